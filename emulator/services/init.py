@@ -1,0 +1,74 @@
+"""The one-shot `init` service: secrets, metadata database and bucket, before anything else.
+
+It is idempotent: every `up` runs it, on a fresh or an existing environment.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+
+from emulator.environment import state
+from emulator.services import health
+from emulator.services.context import ServiceContext
+
+WAIT_S = 120
+
+
+def _say(message: str) -> None:
+    print(f"init: {message}", flush=True)
+
+
+def wait_for(component: str, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, detail = health.check(component)
+        if ok:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"init: {component} not ready after {timeout:.0f} s ({detail})")
+        time.sleep(0.5)
+
+
+def migrate_database(ctx: ServiceContext) -> None:
+    """`airflow initdb` creates or upgrades the schema; on 1.10.12 it is safe to repeat."""
+    result = subprocess.run(
+        ["airflow", "initdb"], env=ctx.airflow_env(), capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit("init: `airflow initdb` failed (output above)")
+
+
+def ensure_bucket(ctx: ServiceContext) -> None:
+    """The environment's bucket, with versioning on as MWAA requires."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=ctx.infra.s3_endpoint,
+        aws_access_key_id=ctx.infra.s3_access_key,
+        aws_secret_access_key=ctx.infra.s3_secret_key,
+        region_name=ctx.infra.region,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+    )
+    bucket = ctx.spec.bucket
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def run(ctx: ServiceContext) -> None:
+    state.load_or_create(ctx.state_dir)
+    _say("waiting for PostgreSQL")
+    wait_for("postgres")
+    _say("migrating the metadata database")
+    migrate_database(ctx)
+    _say("waiting for S3")
+    wait_for("s3")
+    _say(f"bucket {ctx.spec.bucket} with versioning")
+    ensure_bucket(ctx)
+    _say("done")
