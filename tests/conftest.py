@@ -1,0 +1,95 @@
+"""Shared helpers: run `mwaa-local` as a user would, with its own state folder and ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+MWAA_LOCAL = str(Path(sys.executable).parent / "mwaa-local")
+
+
+def make_state_dir(prefix: str) -> Path:
+    """A state folder outside pytest's 0700 tmp tree: PostgreSQL may run as another user."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+class Env:
+    """One mwaa-local installation: a state folder, ports, and `mwaa-local` run against them."""
+
+    def __init__(self, home: Path, ports: dict[str, int], extra: dict[str, str] | None = None):
+        self.home = home
+        self.env = {
+            **os.environ,
+            "MWAA_LOCAL_HOME": str(home),
+            "MWAA_LOCAL_WEB_PORT": str(ports["web"]),
+            "MWAA_LOCAL_S3_PORT": str(ports["s3"]),
+            "MWAA_LOCAL_POSTGRES_PORT": str(ports["postgres"]),
+            "MWAA_LOCAL_REDIS_PORT": str(ports["redis"]),
+            **(extra or {}),
+        }
+        self.ports = ports
+
+    def run(self, *args: str, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [MWAA_LOCAL, *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=PROJECT,
+        )
+
+    def ok(self, *args: str, timeout: float = 900) -> str:
+        result = self.run(*args, timeout=timeout)
+        assert result.returncode == 0, f"mwaa-local {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def status(self) -> dict:
+        return json.loads(self.run("status", "--json").stdout)
+
+    def airflow(self, *args: str) -> str:
+        return self.ok("airflow", *args, timeout=120)
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.5
+) -> object:
+    """Poll `condition` until it returns something truthy; fail naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def run_dag_to_success(env: Env, dag_id: str, timeout: float = 240) -> str:
+    """Unpause, trigger and wait for the run to succeed; returns the run id."""
+    env.airflow("unpause", dag_id)
+    run_id = f"test_{time.time_ns()}"
+    env.airflow("trigger_dag", dag_id, "--run_id", run_id)
+
+    def state() -> str | None:
+        out = env.airflow("list_dag_runs", dag_id)
+        row = next((line for line in out.splitlines() if run_id in line), "")
+        for word in ("success", "failed"):
+            if f"| {word}" in row:
+                return word
+        return None
+
+    final = wait_until(state, timeout, f"{dag_id} run {run_id} to finish", interval=1)
+    assert final == "success", f"{dag_id} run {run_id} ended {final}"
+    return run_id

@@ -1,0 +1,158 @@
+"""The native runtime, for real: embedded PostgreSQL, Redis and S3, Airflow's scheduler, web
+server and a Celery worker as local processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import PROJECT, Env, make_state_dir, run_dag_to_success, wait_until
+
+pytestmark = pytest.mark.native
+
+PORTS = {"web": 28080, "s3": 29000, "postgres": 25433, "redis": 26380}
+DAG = "example_bash_python"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _processes_under(home: Path) -> list[psutil.Process]:
+    """Processes started for this state folder (their environment or argv names it)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            env = proc.info["environ"] or {}
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if env.get("MWAA_LOCAL_HOME") == str(home) or str(home) in cmd:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def native_env():
+    home = make_state_dir("mwaa-local-native-")
+    env = Env(home, PORTS)
+    up = env.run("up", "--runtime", "native")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield env, up
+    finally:
+        env.run("down")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_up_reports_available_with_addresses(native_env) -> None:
+    env, up = native_env
+    assert "runtime: native (RUNTIME=native was asked for)" in up.stdout
+    assert "is AVAILABLE" in up.stdout
+    assert f"http://127.0.0.1:{PORTS['web']}" in up.stdout
+    status = env.status()
+    assert status["Status"] == "AVAILABLE"
+    assert status["Runtime"] == "native"
+    assert status["WebserverUrl"] == f"http://127.0.0.1:{PORTS['web']}"
+    assert status["S3Endpoint"] == f"http://127.0.0.1:{PORTS['s3']}"
+    names = {c["Name"] if "Name" in c else c["name"] for c in status["Components"]}
+    assert {"postgres", "redis", "s3", "webserver", "scheduler", "worker-1"} <= names
+    assert all(c["healthy"] for c in status["Components"])
+    text = env.run("status").stdout
+    assert "AVAILABLE" in text and "worker-1" in text
+
+
+def test_bucket_exists_with_versioning(native_env) -> None:
+    import boto3
+
+    env, _ = native_env
+    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{PORTS['s3']}", region_name="us-east-1",
+                      aws_access_key_id="x", aws_secret_access_key="y")
+    assert s3.get_bucket_versioning(Bucket="airflow-mwaa-local")["Status"] == "Enabled"
+
+
+def test_webserver_serves_rbac_login(native_env) -> None:
+    import urllib.request
+
+    env, _ = native_env
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['web']}/login/", timeout=10) as page:
+        assert page.status == 200
+        assert b"Sign In" in page.read()
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['web']}/health", timeout=10) as page:
+        assert json.load(page)["metadatabase"]["status"] == "healthy"
+
+
+def test_bash_and_python_tasks_run_through_celery(native_env) -> None:
+    env, _ = native_env
+    run_id = run_dag_to_success(env, DAG)
+    for task in ("say_hello", "greet"):
+        out = env.airflow("task_state", DAG, task, _execution_date(env, run_id))
+        assert out.strip().splitlines()[-1] == "success"
+    # The Celery worker ran it: its log names the task.
+    worker_log = (env.home / "logs" / "worker-1.log").read_text(errors="replace")
+    assert "airflow.executors.celery_executor.execute_command" in worker_log
+
+
+def _execution_date(env: Env, run_id: str) -> str:
+    out = env.airflow("list_dag_runs", DAG)
+    row = next(line for line in out.splitlines() if run_id in line)
+    return row.split("|")[3].strip()
+
+
+def test_down_leaves_nothing_running_and_up_keeps_history(native_env) -> None:
+    env, _ = native_env
+    run_id = run_dag_to_success(env, DAG)
+    down = env.run("down")
+    assert down.returncode == 0, down.stderr
+    assert not [p for p in _processes_under(env.home) if p.is_running()], "processes left behind"
+    for port in PORTS.values():
+        assert not _port_open(port), f"port {port} still open after down"
+    assert env.status()["Status"] == "UNAVAILABLE"
+
+    up = env.run("up", "--runtime", "native")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert run_id in env.airflow("list_dag_runs", DAG), "run history lost across down/up"
+    wait_until(lambda: env.status()["Status"] == "AVAILABLE", 60, "AVAILABLE after restart")
+
+
+def test_bad_environment_file_stops_up_before_anything_starts(tmp_path) -> None:
+    home = make_state_dir("mwaa-local-bad-")
+    good = json.loads((PROJECT / "environment.json").read_text())
+    bad = tmp_path / "environment.json"
+    bad.write_text(json.dumps({**good, "MinWorkers": 4, "MaxWorkers": 2}))
+    env = Env(home, {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
+              {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)})
+    try:
+        result = env.run("up", "--runtime", "native", timeout=60)
+        assert result.returncode == 2
+        assert "MinWorkers: must not exceed MaxWorkers (got 4 > 2)" in result.stderr
+        assert "nothing was started" in result.stderr
+        assert not (home / "run").exists()
+        assert not _processes_under(home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_overriding_an_essential_setting_is_refused(tmp_path) -> None:
+    home = make_state_dir("mwaa-local-essential-")
+    good = json.loads((PROJECT / "environment.json").read_text())
+    bad = tmp_path / "environment.json"
+    bad.write_text(json.dumps({**good, "AirflowConfigurationOptions": {
+        "core.executor": "SequentialExecutor"}}))
+    env = Env(home, {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
+              {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)})
+    try:
+        result = env.run("up", "--runtime", "native", timeout=60)
+        assert result.returncode == 2
+        assert ("AirflowConfigurationOptions.core.executor: the executor is set by the service "
+                "and cannot be overridden") in result.stderr
+        assert not (home / "run").exists()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,63 @@
+"""Airflow's configuration is computed from the environment the way MWAA computes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.environment import spec
+from emulator.environment.airflow_config import Infrastructure, Paths, airflow_environment
+from emulator.environment.state import Secrets
+
+INFRA = Infrastructure("postgresql+psycopg2://u:p@db:5432/airflow", "redis://r:6379/0",
+                       "http://s3:9000", "ak", "sk")
+PATHS = Paths("/usr/local/airflow", "/usr/local/airflow/dags", "/usr/local/airflow/plugins")
+SECRETS = Secrets("fernet", "websecret", 0.0)
+
+
+def compute(timing: str = "fast", **fields: object) -> dict[str, str]:
+    data = {"Name": "env", "SourceBucketArn": "arn:aws:s3:::airflow-env", **fields}
+    return airflow_environment(spec.validate(data), SECRETS, INFRA, PATHS, timing)
+
+
+@pytest.mark.parametrize(("cls", "concurrency"), [("mw1.small", "5"), ("mw1.medium", "10"),
+                                                   ("mw1.large", "20")])
+def test_environment_class_sets_worker_concurrency(cls: str, concurrency: str) -> None:
+    assert compute(EnvironmentClass=cls)["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == concurrency
+
+
+def test_worker_autoscale_overrides_the_class() -> None:
+    env = compute(AirflowConfigurationOptions={"celery.worker_autoscale": "3,1"})
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "3"
+
+
+def test_options_become_airflow_variables_over_mwaa_defaults() -> None:
+    env = compute(AirflowConfigurationOptions={"core.load_examples": "True",
+                                               "webserver.navbar_color": "#fff"})
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "True"
+    assert env["AIRFLOW__WEBSERVER__NAVBAR_COLOR"] == "#fff"
+
+
+def test_mwaa_1_10_12_defaults_and_essentials() -> None:
+    env = compute()
+    assert env["AIRFLOW__WEBSERVER__RBAC"] == "True"
+    assert env["AIRFLOW__CORE__STORE_SERIALIZED_DAGS"] == "True"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__API__AUTH_BACKEND"] == "airflow.api.auth.backend.deny_all"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CORE__SQL_ALCHEMY_CONN"] == INFRA.db_url
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == INFRA.broker_url
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://u:p@db:5432/airflow"
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == "fernet"
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/usr/local/airflow/dags"
+    assert env["AIRFLOW_ENV_NAME"] == "env"
+    assert env["AIRFLOW_VERSION"] == "1.10.12"
+    assert env["AIRFLOW_HOME"] == "/usr/local/airflow"
+    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == "us-east-1"
+
+
+def test_mwaa_timing_uses_mwaa_intervals() -> None:
+    env = compute("mwaa")
+    assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "300"
+    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "30"
+    with pytest.raises(ValueError, match="MWAA_LOCAL_TIMING"):
+        compute("slow")
