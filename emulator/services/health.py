@@ -76,7 +76,7 @@ def worker(worker_id: str | None = None) -> str:
 
     app = Celery(broker=os.environ["MWAA_LOCAL_BROKER_URL"])
     node = worker_node_name(worker_id)
-    if not app.control.ping(destination=[node], timeout=2.0):
+    if not app.control.ping(destination=[node], timeout=1.0):
         raise RuntimeError(f"{node} did not answer ping")
     return "answered ping"
 

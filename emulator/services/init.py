@@ -34,14 +34,38 @@ def wait_for(component: str, timeout: float = WAIT_S) -> None:
         time.sleep(0.5)
 
 
+def _schema_revision(ctx: ServiceContext) -> str | None:
+    import psycopg2
+
+    url = ctx.infra.db_url.replace("postgresql+psycopg2", "postgresql")
+    with psycopg2.connect(url, connect_timeout=5) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass('alembic_version') is not null")
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute("select version_num from alembic_version")
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
 def migrate_database(ctx: ServiceContext) -> None:
-    """`airflow initdb` creates or upgrades the schema; on 1.10.12 it is safe to repeat."""
+    """`airflow initdb` creates or upgrades the schema (safe to repeat on 1.10.12).
+
+    It costs seconds, so a restart skips it when the schema is still at the revision the last
+    successful run left, for the same Airflow version.
+    """
+    marker = ctx.state_dir / "schema-revision"
+    expected = f"{ctx.spec['AirflowVersion']} {_schema_revision(ctx)}"
+    if marker.exists() and marker.read_text().strip() == expected:
+        _say("metadata database is up to date")
+        return
+    _say("migrating the metadata database")
     result = subprocess.run(
         ["airflow", "initdb"], env=ctx.airflow_env(), capture_output=True, text=True
     )
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit("init: `airflow initdb` failed (output above)")
+    marker.write_text(f"{ctx.spec['AirflowVersion']} {_schema_revision(ctx)}\n")
 
 
 def ensure_bucket(ctx: ServiceContext) -> None:
@@ -65,7 +89,6 @@ def run(ctx: ServiceContext) -> None:
     state.load_or_create(ctx.state_dir)
     _say("waiting for PostgreSQL")
     wait_for("postgres")
-    _say("migrating the metadata database")
     migrate_database(ctx)
     _say("waiting for S3")
     wait_for("s3")

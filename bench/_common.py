@@ -1,0 +1,97 @@
+"""Helpers for the bench scripts: a throwaway native environment and process accounting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+VENV_PYTHON = PROJECT / ".venv" / "bin" / "python"
+
+
+def ensure_venv() -> None:
+    """Re-run this script with the project's venv when started with another Python."""
+    if Path(sys.prefix).resolve() != (PROJECT / ".venv").resolve():
+        if not VENV_PYTHON.exists():
+            raise SystemExit("bench: run `make venv` first")
+        os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])
+
+
+class BenchEnv:
+    """A native environment in its own state folder and ports."""
+
+    def __init__(self, ports: dict[str, int]):
+        self.home = Path(tempfile.mkdtemp(prefix="mwaa-local-bench-"))
+        self.home.chmod(0o755)
+        self.ports = ports
+        self.env = {
+            **os.environ,
+            "MWAA_LOCAL_HOME": str(self.home),
+            "MWAA_LOCAL_WEB_PORT": str(ports["web"]),
+            "MWAA_LOCAL_S3_PORT": str(ports["s3"]),
+            "MWAA_LOCAL_POSTGRES_PORT": str(ports["postgres"]),
+            "MWAA_LOCAL_REDIS_PORT": str(ports["redis"]),
+        }
+
+    def mwaa(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(PROJECT / ".venv" / "bin" / "mwaa-local"), *args],
+            env=self.env, capture_output=True, text=True, cwd=PROJECT,
+        )
+        if check and result.returncode != 0:
+            raise SystemExit(f"mwaa-local {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def timed(self, *args: str) -> float:
+        started = time.perf_counter()
+        self.mwaa(*args)
+        return time.perf_counter() - started
+
+    def db(self):
+        import psycopg2
+
+        return psycopg2.connect(
+            host="127.0.0.1", port=self.ports["postgres"], user="airflow", password="airflow",
+            dbname="airflow",
+        )
+
+    def processes(self) -> list:
+        """Every process of the environment: the process groups recorded in run/*.pid."""
+        import psutil
+
+        groups = set()
+        for pidfile in (self.home / "run").glob("*.pid"):
+            groups.add(int(pidfile.read_text().split()[0]))
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if os.getpgid(proc.pid) in groups:
+                    found.append(proc)
+            except (OSError, psutil.Error):
+                continue
+        return found
+
+    def close(self) -> None:
+        import shutil
+
+        self.mwaa("down", check=False)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def memory(processes: list) -> tuple[float, float]:
+    """(sum of RSS, sum of PSS) in MiB; PSS shares pages between forked processes fairly."""
+    import psutil
+
+    rss = pss = 0
+    for proc in processes:
+        try:
+            info = proc.memory_full_info()
+        except psutil.Error:
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss / 2**20, pss / 2**20
