@@ -40,7 +40,10 @@ class BenchEnv:
     def mwaa(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [str(PROJECT / ".venv" / "bin" / "mwaa-local"), *args],
-            env=self.env, capture_output=True, text=True, cwd=PROJECT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            cwd=PROJECT,
         )
         if check and result.returncode != 0:
             raise SystemExit(f"mwaa-local {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
@@ -55,7 +58,10 @@ class BenchEnv:
         import psycopg2
 
         return psycopg2.connect(
-            host="127.0.0.1", port=self.ports["postgres"], user="airflow", password="airflow",
+            host="127.0.0.1",
+            port=self.ports["postgres"],
+            user="airflow",
+            password="airflow",
             dbname="airflow",
         )
 

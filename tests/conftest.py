@@ -52,7 +52,8 @@ class Env:
 
     def ok(self, *args: str, timeout: float = 900) -> str:
         result = self.run(*args, timeout=timeout)
-        assert result.returncode == 0, f"mwaa-local {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        command = " ".join(args)
+        assert result.returncode == 0, f"mwaa-local {command}:\n{result.stdout}\n{result.stderr}"
         return result.stdout
 
     def status(self) -> dict:

@@ -154,7 +154,8 @@ def validate(raw: Any) -> EnvironmentSpec:
     if data["AirflowVersion"] not in SUPPORTED_AIRFLOW_VERSIONS:
         raise SpecError(
             "AirflowVersion",
-            f"must be one of {', '.join(SUPPORTED_AIRFLOW_VERSIONS)} (got {data['AirflowVersion']!r})",
+            f"must be one of {', '.join(SUPPORTED_AIRFLOW_VERSIONS)} "
+            f"(got {data['AirflowVersion']!r})",
         )
     if data["EnvironmentClass"] not in CLASSES:
         raise SpecError(

@@ -73,8 +73,13 @@ def test_bucket_exists_with_versioning(native_env) -> None:
     import boto3
 
     env, _ = native_env
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{PORTS['s3']}", region_name="us-east-1",
-                      aws_access_key_id="x", aws_secret_access_key="y")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{PORTS['s3']}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
     assert s3.get_bucket_versioning(Bucket="airflow-mwaa-local")["Status"] == "Enabled"
 
 
@@ -127,8 +132,11 @@ def test_bad_environment_file_stops_up_before_anything_starts(tmp_path) -> None:
     good = json.loads((PROJECT / "environment.json").read_text())
     bad = tmp_path / "environment.json"
     bad.write_text(json.dumps({**good, "MinWorkers": 4, "MaxWorkers": 2}))
-    env = Env(home, {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
-              {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)})
+    env = Env(
+        home,
+        {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
+        {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)},
+    )
     try:
         result = env.run("up", "--runtime", "native", timeout=60)
         assert result.returncode == 2
@@ -144,15 +152,21 @@ def test_overriding_an_essential_setting_is_refused(tmp_path) -> None:
     home = make_state_dir("mwaa-local-essential-")
     good = json.loads((PROJECT / "environment.json").read_text())
     bad = tmp_path / "environment.json"
-    bad.write_text(json.dumps({**good, "AirflowConfigurationOptions": {
-        "core.executor": "SequentialExecutor"}}))
-    env = Env(home, {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
-              {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)})
+    bad.write_text(
+        json.dumps({**good, "AirflowConfigurationOptions": {"core.executor": "SequentialExecutor"}})
+    )
+    env = Env(
+        home,
+        {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
+        {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)},
+    )
     try:
         result = env.run("up", "--runtime", "native", timeout=60)
         assert result.returncode == 2
-        assert ("AirflowConfigurationOptions.core.executor: the executor is set by the service "
-                "and cannot be overridden") in result.stderr
+        assert (
+            "AirflowConfigurationOptions.core.executor: the executor is set by the service "
+            "and cannot be overridden"
+        ) in result.stderr
         assert not (home / "run").exists()
     finally:
         shutil.rmtree(home, ignore_errors=True)

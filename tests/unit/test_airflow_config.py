@@ -8,8 +8,9 @@ from emulator.environment import spec
 from emulator.environment.airflow_config import Infrastructure, Paths, airflow_environment
 from emulator.environment.state import Secrets
 
-INFRA = Infrastructure("postgresql+psycopg2://u:p@db:5432/airflow", "redis://r:6379/0",
-                       "http://s3:9000", "ak", "sk")
+INFRA = Infrastructure(
+    "postgresql+psycopg2://u:p@db:5432/airflow", "redis://r:6379/0", "http://s3:9000", "ak", "sk"
+)
 PATHS = Paths("/usr/local/airflow", "/usr/local/airflow/dags", "/usr/local/airflow/plugins")
 SECRETS = Secrets("fernet", "websecret", 0.0)
 
@@ -19,8 +20,9 @@ def compute(timing: str = "fast", **fields: object) -> dict[str, str]:
     return airflow_environment(spec.validate(data), SECRETS, INFRA, PATHS, timing)
 
 
-@pytest.mark.parametrize(("cls", "concurrency"), [("mw1.small", "5"), ("mw1.medium", "10"),
-                                                   ("mw1.large", "20")])
+@pytest.mark.parametrize(
+    ("cls", "concurrency"), [("mw1.small", "5"), ("mw1.medium", "10"), ("mw1.large", "20")]
+)
 def test_environment_class_sets_worker_concurrency(cls: str, concurrency: str) -> None:
     assert compute(EnvironmentClass=cls)["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == concurrency
 
@@ -31,8 +33,9 @@ def test_worker_autoscale_overrides_the_class() -> None:
 
 
 def test_options_become_airflow_variables_over_mwaa_defaults() -> None:
-    env = compute(AirflowConfigurationOptions={"core.load_examples": "True",
-                                               "webserver.navbar_color": "#fff"})
+    env = compute(
+        AirflowConfigurationOptions={"core.load_examples": "True", "webserver.navbar_color": "#fff"}
+    )
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "True"
     assert env["AIRFLOW__WEBSERVER__NAVBAR_COLOR"] == "#fff"
 

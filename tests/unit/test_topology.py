@@ -31,7 +31,9 @@ def test_every_service_runs_natively_with_the_compose_command() -> None:
     started = {name: argv for name, argv, _ in runtime._long_running()}
     for svc in services:
         if svc.kind == "service":
-            names = [n for n in started if n == svc.name or (svc.name == "worker" and n.startswith("worker-"))]
+            names = [
+                n for n in started if n == svc.name or (svc.name == "worker" and n[:7] == "worker-")
+            ]
             assert names, f"{svc.name} is in the compose file but not started natively"
             assert started[names[0]][1:] == list(svc.command[1:])
         if svc.kind == "infra":
@@ -42,7 +44,11 @@ def test_every_service_runs_natively_with_the_compose_command() -> None:
 def test_compose_ports_come_from_env_file() -> None:
     text = compose_file().read_text()
     env = (project_dir() / ".env").read_text()
-    for var in ("MWAA_LOCAL_WEB_PORT", "MWAA_LOCAL_S3_PORT", "MWAA_LOCAL_POSTGRES_PORT",
-                "MWAA_LOCAL_REDIS_PORT"):
+    for var in (
+        "MWAA_LOCAL_WEB_PORT",
+        "MWAA_LOCAL_S3_PORT",
+        "MWAA_LOCAL_POSTGRES_PORT",
+        "MWAA_LOCAL_REDIS_PORT",
+    ):
         assert f"${{{var}}}" in text
         assert f"{var}=" in env
