@@ -83,6 +83,14 @@ def tasks_per_worker(spec: EnvironmentSpec) -> int:
     return CLASSES[spec["EnvironmentClass"]].tasks_per_worker
 
 
+def worker_autoscale(spec: EnvironmentSpec) -> str:
+    """Celery's `--autoscale max,min` for a worker: `celery.worker_autoscale`, else (class, 1)."""
+    configured = spec.config_options.get("celery.worker_autoscale")
+    if configured:
+        return configured.replace(" ", "")
+    return f"{tasks_per_worker(spec)},1"
+
+
 def _variable(key: str) -> str:
     section, name = key.split(".", 1)
     return f"AIRFLOW__{section.upper()}__{name.upper()}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from emulator.environment.airflow_config import tasks_per_worker
+from emulator.environment.airflow_config import worker_autoscale
 from emulator.services.context import ServiceContext
 
 
@@ -34,8 +34,10 @@ def worker(ctx: ServiceContext) -> None:
         "worker",
         "--queues",
         env["AIRFLOW__CELERY__DEFAULT_QUEUE"],
-        "--concurrency",
-        str(tasks_per_worker(ctx.spec)),
+        # Up to the class's tasks per worker, but only one pool process while idle: an idle
+        # environment stays small (`celery.worker_autoscale` "max,min" sets both, as on MWAA).
+        "--autoscale",
+        worker_autoscale(ctx.spec),
         "--loglevel",
         "INFO",
         "--without-mingle",

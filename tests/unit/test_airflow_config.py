@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from emulator.environment import spec
-from emulator.environment.airflow_config import Infrastructure, Paths, airflow_environment
+from emulator.environment.airflow_config import (
+    Infrastructure,
+    Paths,
+    airflow_environment,
+    worker_autoscale,
+)
 from emulator.environment.state import Secrets
 
 INFRA = Infrastructure(
@@ -64,3 +69,18 @@ def test_mwaa_timing_uses_mwaa_intervals() -> None:
     assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "30"
     with pytest.raises(ValueError, match="MWAA_LOCAL_TIMING"):
         compute("slow")
+
+
+def test_workers_autoscale_from_one_pool_process_up_to_the_class() -> None:
+    small = spec.validate(
+        {"Name": "e", "SourceBucketArn": "arn:aws:s3:::airflow-e", "EnvironmentClass": "mw1.medium"}
+    )
+    assert worker_autoscale(small) == "10,1"
+    tuned = spec.validate(
+        {
+            "Name": "e",
+            "SourceBucketArn": "arn:aws:s3:::airflow-e",
+            "AirflowConfigurationOptions": {"celery.worker_autoscale": "4, 2"},
+        }
+    )
+    assert worker_autoscale(tuned) == "4,2"
