@@ -101,6 +101,49 @@ def _cmd_airflow(args: argparse.Namespace) -> int:
     return select.current().airflow(args.args, capture=False).returncode
 
 
+def _environment_name() -> str:
+    from emulator.environment import spec
+    from emulator.settings import environment_file
+
+    return spec.load(environment_file()).name
+
+
+def _cmd_cli(args: argparse.Namespace) -> int:
+    from emulator import client
+
+    status, out, err = client.run_cli(Ports.load(), _environment_name(), " ".join(args.command))
+    sys.stdout.buffer.write(out)
+    sys.stderr.buffer.write(err)
+    return 0 if status == 200 else 1
+
+
+def _cmd_login(args: argparse.Namespace) -> int:
+    from emulator import client
+
+    ports = Ports.load()
+    answer = client.mwaa(ports).create_web_login_token(Name=_environment_name())
+    path = f"/aws_mwaa/aws-console-sso?login=true#{answer['WebToken']}"
+    url = (
+        f"https://{answer['WebServerHostname']}{path}"
+        if args.https
+        else f"http://127.0.0.1:{ports.web}{path}"
+    )
+    print(url)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    return 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from emulator import client
+
+    for key, value in client.exports(Ports.load()).items():
+        print(f"export {key}={value}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from emulator.services import airflow_components, init
     from emulator.services.context import ServiceContext
@@ -112,7 +155,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "scheduler": airflow_components.scheduler,
         "worker": airflow_components.worker,
     }
-    if args.service == "airflow":
+    if args.service == "api":
+        from emulator.api.app import serve
+
+        serve(ctx)
+    elif args.service == "airflow":
         airflow_components.airflow_cli(ctx, args.args)
     elif args.service in services:
         services[args.service](ctx)
@@ -156,8 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     airflow.add_argument("args", nargs=argparse.REMAINDER)
     airflow.set_defaults(func=_cmd_airflow)
 
+    cli = sub.add_parser("cli", help="an Airflow command through MWAA's /aws_mwaa/cli endpoint")
+    cli.add_argument("command", nargs=argparse.REMAINDER, help='e.g. "list_dags"')
+    cli.set_defaults(func=_cmd_cli)
+
+    login = sub.add_parser("login", help="print a one-time UI login URL (60 seconds)")
+    login.add_argument("--open", action="store_true", help="open it in a browser")
+    login.add_argument(
+        "--https",
+        action="store_true",
+        help="the MWAA-shaped https://WebServerHostname URL (self-signed)",
+    )
+    login.set_defaults(func=_cmd_login)
+
+    sub.add_parser("env", help="exports that point boto3 and the AWS CLI here").set_defaults(
+        func=_cmd_env
+    )
+
     run = sub.add_parser("run", help="run one service in the foreground (used by both runtimes)")
-    run.add_argument("service", help="init, webserver, scheduler, worker or airflow")
+    run.add_argument("service", help="init, api, webserver, scheduler, worker or airflow")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(func=_cmd_run)
 

@@ -37,6 +37,8 @@ def setting(name: str, default: str | None = None) -> str:
 @dataclass(frozen=True)
 class Ports:
     web: int
+    https: int
+    airflow: int
     s3: int
     postgres: int
     redis: int
@@ -45,6 +47,8 @@ class Ports:
     def load(cls) -> Ports:
         return cls(
             web=int(setting("MWAA_LOCAL_WEB_PORT")),
+            https=int(setting("MWAA_LOCAL_HTTPS_PORT")),
+            airflow=int(setting("MWAA_LOCAL_AIRFLOW_PORT")),
             s3=int(setting("MWAA_LOCAL_S3_PORT")),
             postgres=int(setting("MWAA_LOCAL_POSTGRES_PORT")),
             redis=int(setting("MWAA_LOCAL_REDIS_PORT")),

@@ -33,6 +33,8 @@ class Env:
             **os.environ,
             "MWAA_LOCAL_HOME": str(home),
             "MWAA_LOCAL_WEB_PORT": str(ports["web"]),
+            "MWAA_LOCAL_HTTPS_PORT": str(ports["https"]),
+            "MWAA_LOCAL_AIRFLOW_PORT": str(ports["airflow"]),
             "MWAA_LOCAL_S3_PORT": str(ports["s3"]),
             "MWAA_LOCAL_POSTGRES_PORT": str(ports["postgres"]),
             "MWAA_LOCAL_REDIS_PORT": str(ports["redis"]),
@@ -94,3 +96,41 @@ def run_dag_to_success(env: Env, dag_id: str, timeout: float = 240) -> str:
     final = wait_until(state, timeout, f"{dag_id} run {run_id} to finish", interval=1)
     assert final == "success", f"{dag_id} run {run_id} ended {final}"
     return run_id
+
+
+# IAM as the tests model it: which access key may log in as which Airflow role.
+ACCESS = {
+    "AKIDVIEWER": {
+        "secret": "viewer-secret",
+        "identity": "assumed-role/Viewer/vera",
+        "roles": ["Viewer"],
+    },
+    "AKIDNOBODY": {"secret": "nobody-secret", "identity": "user/nobody", "roles": []},
+}
+
+NATIVE_PORTS = {
+    "web": 28080,
+    "https": 28443,
+    "airflow": 28081,
+    "s3": 29000,
+    "postgres": 25433,
+    "redis": 26380,
+}
+
+
+@pytest.fixture(scope="session")
+def native_env():
+    """One native environment shared by the tests that do not disturb it."""
+    import shutil
+
+    home = make_state_dir("mwaa-local-native-")
+    access = home / "access.json"
+    access.write_text(json.dumps(ACCESS))
+    env = Env(home, NATIVE_PORTS, {"MWAA_LOCAL_ACCESS_FILE": str(access)})
+    up = env.run("up", "--runtime", "native")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield env, up
+    finally:
+        env.run("down")
+        shutil.rmtree(home, ignore_errors=True)

@@ -200,3 +200,9 @@ def load(path: Path) -> EnvironmentSpec:
     except json.JSONDecodeError as exc:
         raise SpecError(str(path), f"is not valid JSON ({exc})") from None
     return validate(raw)
+
+
+def check_tags(tags: dict[str, str]) -> None:
+    """Tags as TagResource takes them (1 to 50, keys and values per the model)."""
+    if tags:
+        _check_shape(tags, "TagMap", "Tags")

@@ -37,6 +37,7 @@ class EnvironmentStatus:
             "Runtime": self.runtime,
             "WebserverUrl": f"http://127.0.0.1:{ports.web}",
             "ApiEndpoint": f"http://127.0.0.1:{ports.web}",
+            "WebServerHostname": f"localhost:{ports.https}",
             "S3Endpoint": f"http://127.0.0.1:{ports.s3}",
             "Components": [asdict(c) for c in self.components],
         }

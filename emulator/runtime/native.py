@@ -97,9 +97,25 @@ class NativeRuntime:
             # The local dags/ folder directly, for now: the bucket watcher (issue 4) takes over.
             "MWAA_LOCAL_DAGS_FOLDER": str(project_dir() / "dags"),
             "MWAA_LOCAL_PLUGINS_FOLDER": str(project_dir() / "plugins"),
-            "MWAA_LOCAL_LISTEN": f"127.0.0.1:{self.ports.web}",
-            "MWAA_LOCAL_WEB_HEALTH_URL": f"http://127.0.0.1:{self.ports.web}/health",
+            "MWAA_LOCAL_WEB_HEALTH_URL": f"http://127.0.0.1:{self.ports.airflow}/health",
+            "MWAA_LOCAL_API_HEALTH_URL": (
+                f"http://127.0.0.1:{self.ports.web}/aws_mwaa/aws-console-sso"
+            ),
         }
+
+    def _listen(self, service: str) -> dict[str, str]:
+        """Per-service addresses: in Docker each container has its own, natively ports differ."""
+        if service == "webserver":
+            return {"MWAA_LOCAL_LISTEN": f"127.0.0.1:{self.ports.airflow}"}
+        if service == "api":
+            return {
+                "MWAA_LOCAL_LISTEN": f"127.0.0.1:{self.ports.web}",
+                "MWAA_LOCAL_TLS_LISTEN": f"127.0.0.1:{self.ports.https}",
+                "MWAA_LOCAL_AIRFLOW_URL": f"http://127.0.0.1:{self.ports.airflow}",
+                "MWAA_LOCAL_WEB_HOSTNAME": f"localhost:{self.ports.https}",
+                "MWAA_LOCAL_STRICT_AUTH": setting("MWAA_LOCAL_STRICT_AUTH", "false"),
+            }
+        return {}
 
     def _process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {**os.environ, **self.service_env(), **(extra or {})}
@@ -179,7 +195,7 @@ class NativeRuntime:
                 for wid in self._worker_ids():
                     out.append((wid, argv, {"MWAA_LOCAL_WORKER_ID": wid}))
             else:
-                out.append((svc.name, argv, {}))
+                out.append((svc.name, argv, self._listen(svc.name)))
         return out
 
     def _infra_names(self) -> list[str]:

@@ -48,6 +48,15 @@ def webserver() -> str:
     return "healthy"
 
 
+def api() -> str:
+    url = os.environ.get(
+        "MWAA_LOCAL_API_HEALTH_URL", "http://127.0.0.1:8080/aws_mwaa/aws-console-sso"
+    )
+    with urllib.request.urlopen(url, timeout=5):
+        pass
+    return "answering"
+
+
 def scheduler() -> str:
     import psycopg2
 
@@ -93,6 +102,7 @@ CHECKS: dict[str, Callable[[], str]] = {
     "redis": redis,
     "s3": s3,
     "webserver": webserver,
+    "api": api,
     "scheduler": scheduler,
     "worker": worker,
 }

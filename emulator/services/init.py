@@ -85,11 +85,23 @@ def ensure_bucket(ctx: ServiceContext) -> None:
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
 
+def register_environment(ctx: ServiceContext) -> None:
+    """The environment's record for the API: CREATING the first time; the file's current
+    definition otherwise (the status monitor owns the status from there)."""
+    from emulator.api.store import Store
+
+    store = Store(ctx.infra.db_url)
+    store.ensure_schema()
+    if not store.create(ctx.spec.name, ctx.spec.data, "CREATING"):
+        store.update(ctx.spec.name, spec=ctx.spec.data)
+
+
 def run(ctx: ServiceContext) -> None:
     state.load_or_create(ctx.state_dir)
     _say("waiting for PostgreSQL")
     wait_for("postgres")
     migrate_database(ctx)
+    register_environment(ctx)
     _say("waiting for S3")
     wait_for("s3")
     _say(f"bucket {ctx.spec.bucket} with versioning")

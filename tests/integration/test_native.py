@@ -11,11 +11,26 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import PROJECT, Env, make_state_dir, run_dag_to_success, wait_until
+from tests.conftest import (
+    NATIVE_PORTS,
+    PROJECT,
+    Env,
+    make_state_dir,
+    run_dag_to_success,
+    wait_until,
+)
 
 pytestmark = pytest.mark.native
 
-PORTS = {"web": 28080, "s3": 29000, "postgres": 25433, "redis": 26380}
+PORTS = NATIVE_PORTS
+OTHER_PORTS = {
+    "web": 38080,
+    "https": 38443,
+    "airflow": 38081,
+    "s3": 39000,
+    "postgres": 35433,
+    "redis": 36380,
+}
 DAG = "example_bash_python"
 
 
@@ -39,19 +54,6 @@ def _processes_under(home: Path) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture(scope="module")
-def native_env():
-    home = make_state_dir("mwaa-local-native-")
-    env = Env(home, PORTS)
-    up = env.run("up", "--runtime", "native")
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield env, up
-    finally:
-        env.run("down")
-        shutil.rmtree(home, ignore_errors=True)
-
-
 def test_up_reports_available_with_addresses(native_env) -> None:
     env, up = native_env
     assert "runtime: native (RUNTIME=native was asked for)" in up.stdout
@@ -62,8 +64,8 @@ def test_up_reports_available_with_addresses(native_env) -> None:
     assert status["Runtime"] == "native"
     assert status["WebserverUrl"] == f"http://127.0.0.1:{PORTS['web']}"
     assert status["S3Endpoint"] == f"http://127.0.0.1:{PORTS['s3']}"
-    names = {c["Name"] if "Name" in c else c["name"] for c in status["Components"]}
-    assert {"postgres", "redis", "s3", "webserver", "scheduler", "worker-1"} <= names
+    names = {c["name"] for c in status["Components"]}
+    assert {"postgres", "redis", "s3", "api", "webserver", "scheduler", "worker-1"} <= names
     assert all(c["healthy"] for c in status["Components"])
     text = env.run("status").stdout
     assert "AVAILABLE" in text and "worker-1" in text
@@ -87,6 +89,7 @@ def test_webserver_serves_rbac_login(native_env) -> None:
     import urllib.request
 
     env, _ = native_env
+    # Through the API's proxy, on the web server host, as on MWAA.
     with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['web']}/login/", timeout=10) as page:
         assert page.status == 200
         assert b"Sign In" in page.read()

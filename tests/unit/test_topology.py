@@ -19,8 +19,8 @@ def test_native_sets_the_same_variables_as_compose() -> None:
         "AIRFLOW_HOME",
         "MWAA_LOCAL_DAGS_FOLDER",
         "MWAA_LOCAL_PLUGINS_FOLDER",
-        "MWAA_LOCAL_LISTEN",
         "MWAA_LOCAL_WEB_HEALTH_URL",
+        "MWAA_LOCAL_API_HEALTH_URL",
     }
     assert compose_keys == native_keys - native_only
 

@@ -1,0 +1,222 @@
+"""MWAA's control plane (rest-json, API version 2020-07-01), as botocore's model lays it out."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import unquote
+
+from flask import Blueprint, current_app, jsonify, request
+
+from emulator.api.auth import ROLES, authenticate
+from emulator.api.errors import (
+    AccessDeniedException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from emulator.api.store import EnvironmentRecord, Store
+from emulator.environment import spec as spec_module
+
+blueprint = Blueprint("control_plane", __name__)
+
+TOKEN_TTL_S = 60
+LIST_MAX = 25
+LOG_GROUPS = {
+    "DagProcessingLogs": "DAGProcessing",
+    "SchedulerLogs": "Scheduler",
+    "WebserverLogs": "WebServer",
+    "WorkerLogs": "Worker",
+    "TaskLogs": "Task",
+}
+
+
+def _store() -> Store:
+    return current_app.config["STORE"]
+
+
+def region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def account() -> str:
+    return os.environ.get("MWAA_LOCAL_ACCOUNT_ID", "000000000000")
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:airflow:{region()}:{account()}:environment/{name}"
+
+
+def web_server_hostname() -> str:
+    return current_app.config["WEB_SERVER_HOSTNAME"]
+
+
+def _record(name: str) -> EnvironmentRecord:
+    record = _store().get(name)
+    if record is None:
+        raise ResourceNotFoundException(f"Environment named {name} not found.")
+    return record
+
+
+def describe(record: EnvironmentRecord) -> dict[str, Any]:
+    """GetEnvironment's `Environment` for a stored record."""
+    spec = record.spec
+    env: dict[str, Any] = {
+        key: spec[key]
+        for key in (
+            "AirflowVersion",
+            "DagS3Path",
+            "EnvironmentClass",
+            "ExecutionRoleArn",
+            "MaxWorkers",
+            "MinWorkers",
+            "Schedulers",
+            "SourceBucketArn",
+            "PluginsS3Path",
+            "PluginsS3ObjectVersion",
+            "RequirementsS3Path",
+            "RequirementsS3ObjectVersion",
+            "WebserverAccessMode",
+            "WeeklyMaintenanceWindowStart",
+            "KmsKey",
+        )
+        if spec.get(key) not in (None, "")
+    }
+    logging = {}
+    for module, group in LOG_GROUPS.items():
+        given = (spec.get("LoggingConfiguration") or {}).get(module) or {
+            "Enabled": False,
+            "LogLevel": "INFO",
+        }
+        logging[module] = {**given}
+        if given.get("Enabled"):
+            logging[module]["CloudWatchLogGroupArn"] = (
+                f"arn:aws:logs:{region()}:{account()}:log-group:airflow-{record.name}-{group}"
+            )
+    env.update(
+        Name=record.name,
+        Arn=arn(record.name),
+        Status=record.status,
+        CreatedAt=record.created_at,
+        WebserverUrl=web_server_hostname(),
+        ServiceRoleArn=f"arn:aws:iam::{account()}:role/aws-service-role/"
+        "airflow.amazonaws.com/AWSServiceRoleForAmazonMWAA",
+        AirflowConfigurationOptions=spec.get("AirflowConfigurationOptions") or {},
+        LoggingConfiguration=logging,
+        NetworkConfiguration=spec.get("NetworkConfiguration") or {},
+        Tags=record.tags,
+        EndpointManagement="SERVICE",
+    )
+    if record.last_update:
+        env["LastUpdate"] = record.last_update
+    return env
+
+
+@blueprint.route("/environments/<name>", methods=["GET"])
+def get_environment(name: str):
+    authenticate(request)
+    return jsonify(Environment=describe(_record(name)))
+
+
+@blueprint.route("/environments", methods=["GET"])
+def list_environments():
+    authenticate(request)
+    try:
+        limit = int(request.args.get("MaxResults", LIST_MAX))
+    except ValueError:
+        raise ValidationException("MaxResults must be an integer.") from None
+    if not 1 <= limit <= LIST_MAX:
+        raise ValidationException(f"MaxResults must be between 1 and {LIST_MAX}.")
+    names = _store().names()
+    start = 0
+    token = request.args.get("NextToken")
+    if token:
+        if token not in names:
+            raise ValidationException("The NextToken is not valid.")
+        start = names.index(token)
+    page = names[start : start + limit]
+    body: dict[str, Any] = {"Environments": page}
+    if start + limit < len(names):
+        body["NextToken"] = names[start + limit]
+    return jsonify(body)
+
+
+@blueprint.route("/clitoken/<name>", methods=["POST"])
+def create_cli_token(name: str):
+    principal = authenticate(request)
+    _record(name)
+    token = _store().issue_token("cli", name, TOKEN_TTL_S, principal.identity)
+    return jsonify(CliToken=token, WebServerHostname=web_server_hostname())
+
+
+@blueprint.route("/webtoken/<name>", methods=["POST"])
+def create_web_login_token(name: str):
+    principal = authenticate(request)
+    _record(name)
+    if not principal.roles:
+        raise AccessDeniedException(
+            f"User: {principal.identity} is not authorized to perform: "
+            f"airflow:CreateWebLoginToken on resource: "
+            f"arn:aws:airflow:{region()}:{account()}:role/{name}/*"
+        )
+    # The strongest role granted wins, as when several IAM policies apply.
+    role = min(principal.roles, key=ROLES.index)
+    airflow_user = principal.identity
+    token = _store().issue_token("web", name, TOKEN_TTL_S, airflow_user, role)
+    return jsonify(
+        WebToken=token,
+        WebServerHostname=web_server_hostname(),
+        IamIdentity=f"arn:aws:iam::{account()}:{principal.identity}",
+        AirflowIdentity=airflow_user,
+    )
+
+
+@blueprint.route("/restapi/<name>", methods=["POST"])
+def invoke_rest_api(name: str):
+    authenticate(request)
+    record = _record(name)
+    raise ValidationException(
+        f"InvokeRestApi needs Apache Airflow 2 or later; environment {name} runs "
+        f"Apache Airflow {record.spec.get('AirflowVersion')}."
+    )
+
+
+def _tag_target(resource_arn: str) -> EnvironmentRecord:
+    resource_arn = unquote(resource_arn)
+    prefix = f"arn:aws:airflow:{region()}:{account()}:environment/"
+    if not resource_arn.startswith(prefix):
+        raise ValidationException(f"{resource_arn} is not an MWAA environment ARN.")
+    record = _store().get(resource_arn[len(prefix) :])
+    if record is None:
+        raise ResourceNotFoundException(f"Resource {resource_arn} not found.")
+    return record
+
+
+@blueprint.route("/tags/<path:resource_arn>", methods=["GET"])
+def list_tags_for_resource(resource_arn: str):
+    authenticate(request)
+    return jsonify(Tags=_tag_target(resource_arn).tags)
+
+
+@blueprint.route("/tags/<path:resource_arn>", methods=["POST"])
+def tag_resource(resource_arn: str):
+    authenticate(request)
+    record = _tag_target(resource_arn)
+    tags = (request.get_json(silent=True) or {}).get("Tags")
+    merged = {**record.tags, **(tags or {})}
+    try:
+        spec_module.check_tags(merged)
+    except spec_module.SpecError as exc:
+        raise ValidationException(str(exc)) from None
+    _store().update(record.name, tags=merged)
+    return jsonify({})
+
+
+@blueprint.route("/tags/<path:resource_arn>", methods=["DELETE"])
+def untag_resource(resource_arn: str):
+    authenticate(request)
+    record = _tag_target(resource_arn)
+    keys = request.args.getlist("tagKeys")
+    if not keys:
+        raise ValidationException("tagKeys is required.")
+    _store().update(record.name, tags={k: v for k, v in record.tags.items() if k not in keys})
+    return jsonify({})

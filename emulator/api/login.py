@@ -1,0 +1,39 @@
+"""Web login: the SSO page MWAA's console opens, with the token in the URL fragment.
+
+The fragment never reaches a server, so the page's script reads it and posts it to
+`/aws_mwaa/login`, which the Airflow web server's own plugin (emulator.airflow_plugin) turns
+into a Flask-AppBuilder session.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+blueprint = Blueprint("login", __name__)
+
+SSO_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Amazon MWAA (mwaa-local): signing in</title></head>
+<body>
+<p id="state">Signing in to Apache Airflow...</p>
+<form id="login" method="post" action="/aws_mwaa/login">
+  <input type="hidden" name="token" id="token">
+</form>
+<script>
+  var token = decodeURIComponent(window.location.hash.replace(/^#/, ""));
+  if (token) {
+    document.getElementById("token").value = token;
+    history.replaceState(null, "", window.location.pathname);
+    document.getElementById("login").submit();
+  } else {
+    document.getElementById("state").textContent =
+      "No web login token in the address. Create one with " +
+      "`aws mwaa create-web-login-token` (or `mwaa-local login`).";
+  }
+</script>
+</body></html>
+"""
+
+
+@blueprint.route("/aws_mwaa/aws-console-sso", methods=["GET"])
+def sso_page() -> Response:
+    return Response(SSO_PAGE, mimetype="text/html", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,159 @@
+"""Environment state and tokens, kept in the metadata database so they survive restarts and
+every process that needs them (API, web server plugin, `mwaa-local`) sees the same."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+
+SCHEMA = """
+create table if not exists mwaa_local_environment (
+    name text primary key,
+    spec jsonb not null,
+    status text not null,
+    created_at double precision not null,
+    last_update jsonb,
+    tags jsonb not null default '{}'::jsonb,
+    generation integer not null default 1
+);
+create table if not exists mwaa_local_token (
+    digest text primary key,
+    kind text not null,
+    environment text not null,
+    identity text,
+    role text,
+    expires_at double precision not null,
+    used boolean not null default false
+);
+"""
+
+
+@dataclass
+class EnvironmentRecord:
+    name: str
+    spec: dict[str, Any]
+    status: str
+    created_at: float
+    last_update: dict[str, Any] | None
+    tags: dict[str, str]
+    generation: int
+
+
+@dataclass
+class TokenGrant:
+    environment: str
+    identity: str | None
+    role: str | None
+
+
+def _digest(token: str) -> str:
+    # Only a hash is stored: a leaked table gives no usable token.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    def __init__(self, db_url: str):
+        self.dsn = db_url.replace("postgresql+psycopg2", "postgresql")
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        conn = psycopg2.connect(self.dsn, connect_timeout=5)
+        try:
+            with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                yield cur
+        finally:
+            conn.close()
+
+    def ensure_schema(self) -> None:
+        with self._cursor() as cur:
+            cur.execute("select pg_advisory_xact_lock(7242)")  # one creator at a time
+            cur.execute(SCHEMA)
+
+    # -- environments ---------------------------------------------------------------------
+    @staticmethod
+    def _record(row: dict[str, Any]) -> EnvironmentRecord:
+        return EnvironmentRecord(**row)
+
+    def get(self, name: str) -> EnvironmentRecord | None:
+        with self._cursor() as cur:
+            cur.execute("select * from mwaa_local_environment where name = %s", (name,))
+            row = cur.fetchone()
+        return self._record(row) if row else None
+
+    def names(self) -> list[str]:
+        with self._cursor() as cur:
+            cur.execute("select name from mwaa_local_environment order by name")
+            return [r["name"] for r in cur.fetchall()]
+
+    def create(self, name: str, spec: dict[str, Any], status: str) -> bool:
+        """Add an environment; False when one of that name exists already."""
+        tags = spec.get("Tags") or {}
+        with self._cursor() as cur:
+            cur.execute(
+                "insert into mwaa_local_environment (name, spec, status, created_at, tags) "
+                "values (%s, %s, %s, %s, %s) on conflict (name) do nothing",
+                (name, json.dumps(spec), status, time.time(), json.dumps(tags)),
+            )
+            return cur.rowcount == 1
+
+    def update(self, name: str, **fields: Any) -> None:
+        columns = {
+            k: json.dumps(v) if k in ("spec", "last_update", "tags") else v
+            for k, v in fields.items()
+        }
+        assignments = ", ".join(f"{k} = %s" for k in columns)
+        with self._cursor() as cur:
+            cur.execute(
+                f"update mwaa_local_environment set {assignments} where name = %s",
+                (*columns.values(), name),
+            )
+
+    def delete(self, name: str) -> None:
+        with self._cursor() as cur:
+            cur.execute("delete from mwaa_local_environment where name = %s", (name,))
+
+    # -- tokens ---------------------------------------------------------------------------
+    def issue_token(
+        self,
+        kind: str,
+        environment: str,
+        ttl_s: float,
+        identity: str | None = None,
+        role: str | None = None,
+    ) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._cursor() as cur:
+            cur.execute("delete from mwaa_local_token where expires_at < %s", (time.time() - 60,))
+            cur.execute(
+                "insert into mwaa_local_token (digest, kind, environment, identity, role, "
+                "expires_at) values (%s, %s, %s, %s, %s, %s)",
+                (_digest(token), kind, environment, identity, role, time.time() + ttl_s),
+            )
+        return token
+
+    def check_token(self, kind: str, token: str, single_use: bool) -> TokenGrant | None:
+        """The grant behind a live token of that kind, else None; a single-use one is spent."""
+        with self._cursor() as cur:
+            if single_use:
+                cur.execute(
+                    "update mwaa_local_token set used = true where digest = %s and kind = %s "
+                    "and not used and expires_at > %s returning environment, identity, role",
+                    (_digest(token), kind, time.time()),
+                )
+            else:
+                cur.execute(
+                    "select environment, identity, role from mwaa_local_token where digest = %s "
+                    "and kind = %s and expires_at > %s",
+                    (_digest(token), kind, time.time()),
+                )
+            row = cur.fetchone()
+        return TokenGrant(**row) if row else None
