@@ -162,7 +162,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif args.service == "airflow":
         airflow_components.airflow_cli(ctx, args.args)
     elif args.service in services:
-        services[args.service](ctx)
+        return services[args.service](ctx) or 0
     else:
         print(f"mwaa-local: unknown service {args.service!r}", file=sys.stderr)
         return 2

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
+from collections.abc import Callable
 
 from flask import Flask
 from werkzeug.exceptions import HTTPException
@@ -15,12 +17,15 @@ from emulator.api.store import Store
 from emulator.services.context import ServiceContext
 
 
-def create_app(ctx: ServiceContext, cli_runner: object) -> Flask:
+def create_app(
+    ctx: ServiceContext, cli_runner: object, on_spec_applied: Callable[[dict], None] = print
+) -> Flask:
     app = Flask(__name__)
     store = Store(ctx.infra.db_url)
     app.config.update(
         STORE=store,
         CLI_RUNNER=cli_runner,
+        ON_SPEC_APPLIED=on_spec_applied,
         CONTEXT=ctx,
         AIRFLOW_URL=os.environ.get("MWAA_LOCAL_AIRFLOW_URL", "http://127.0.0.1:8081"),
         WEB_SERVER_HOSTNAME=os.environ.get("MWAA_LOCAL_WEB_HOSTNAME", "localhost:8443"),
@@ -45,11 +50,23 @@ def serve(ctx: ServiceContext) -> None:
 
     from emulator.airflow_cli.runner import WarmRunner
     from emulator.api.tls import ensure_certificate
+    from emulator.environment import spec as spec_module
+    from emulator.services.supervise import current
 
-    Store(ctx.infra.db_url).ensure_schema()
+    store = Store(ctx.infra.db_url)
+    store.ensure_schema()
+    _generation, ctx = current(ctx, store)
     runner = WarmRunner(ctx.airflow_env())
     runner.start()
-    app = create_app(ctx, runner)
+
+    def on_spec_applied(spec: dict) -> None:
+        # The CLI endpoint's Airflow gets the new configuration too.
+        fresh = WarmRunner(dataclasses.replace(ctx, spec=spec_module.validate(spec)).airflow_env())
+        fresh.start()
+        old, app.config["CLI_RUNNER"] = app.config["CLI_RUNNER"], fresh
+        old.close()
+
+    app = create_app(ctx, runner, on_spec_applied)
     start_monitor(app)
     cert, key = ensure_certificate(ctx.state_dir)
     servers = []
@@ -65,4 +82,4 @@ def serve(ctx: ServiceContext) -> None:
     try:
         servers[0].serve_forever()
     finally:
-        runner.close()
+        app.config["CLI_RUNNER"].close()

@@ -15,6 +15,7 @@ from emulator.api.errors import (
     ValidationException,
 )
 from emulator.api.store import EnvironmentRecord, Store
+from emulator.api.updates import start_update
 from emulator.environment import spec as spec_module
 
 blueprint = Blueprint("control_plane", __name__)
@@ -219,4 +220,85 @@ def untag_resource(resource_arn: str):
     if not keys:
         raise ValidationException("tagKeys is required.")
     _store().update(record.name, tags={k: v for k, v in record.tags.items() if k not in keys})
+    return jsonify({})
+
+
+UPDATABLE = {
+    "AirflowConfigurationOptions",
+    "AirflowVersion",
+    "DagS3Path",
+    "EnvironmentClass",
+    "ExecutionRoleArn",
+    "LoggingConfiguration",
+    "MaxWorkers",
+    "MinWorkers",
+    "NetworkConfiguration",
+    "PluginsS3Path",
+    "PluginsS3ObjectVersion",
+    "RequirementsS3Path",
+    "RequirementsS3ObjectVersion",
+    "Schedulers",
+    "SourceBucketArn",
+    "WebserverAccessMode",
+    "WeeklyMaintenanceWindowStart",
+}
+
+
+def _validated(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return spec_module.validate(data).data
+    except spec_module.SpecError as exc:
+        raise ValidationException(str(exc)) from None
+
+
+@blueprint.route("/environments/<name>", methods=["PATCH"])
+def update_environment(name: str):
+    authenticate(request)
+    record = _record(name)
+    if record.status == "CREATE_FAILED":
+        raise ValidationException("Environments with CREATE_FAILED status cannot be updated.")
+    if record.status not in ("AVAILABLE", "UPDATE_FAILED"):
+        raise ValidationException(
+            f"Environment {name} is {record.status}; it can be updated once it is AVAILABLE."
+        )
+    changes = request.get_json(silent=True) or {}
+    unknown = sorted(set(changes) - UPDATABLE)
+    if unknown:
+        raise ValidationException(
+            f"{unknown[0]}: cannot be changed by mwaa-local's UpdateEnvironment"
+        )
+    if (
+        changes.get("AirflowVersion", record.spec["AirflowVersion"])
+        != record.spec["AirflowVersion"]
+    ):
+        raise ValidationException(
+            "Upgrading Apache Airflow is not supported for 1.10.12 environments."
+        )
+    new_spec = _validated({**record.spec, **changes, "Name": name})
+    start_update(_store(), name, new_spec, current_app.config["ON_SPEC_APPLIED"])
+    return jsonify(Arn=arn(name))
+
+
+@blueprint.route("/environments/<name>", methods=["PUT"])
+def create_environment(name: str):
+    authenticate(request)
+    own = current_app.config["CONTEXT"].spec.name
+    if name != own:
+        raise ValidationException(
+            f"This mwaa-local installation runs one environment, {own}. To run {name}, "
+            "use another folder (another installation) with its own environment.json and ports."
+        )
+    if _store().get(name) is not None:
+        raise ValidationException(f"Environment {name} already exists.")
+    new_spec = _validated({**(request.get_json(silent=True) or {}), "Name": name})
+    _store().create(name, new_spec, "CREATING")
+    return jsonify(Arn=arn(name))
+
+
+@blueprint.route("/environments/<name>", methods=["DELETE"])
+def delete_environment(name: str):
+    authenticate(request)
+    _record(name)
+    # The record goes; the processes stay until `make down` (mwaa-local cannot stop itself).
+    _store().delete(name)
     return jsonify({})

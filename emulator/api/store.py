@@ -25,6 +25,12 @@ create table if not exists mwaa_local_environment (
     tags jsonb not null default '{}'::jsonb,
     generation integer not null default 1
 );
+create table if not exists mwaa_local_component (
+    component text primary key,
+    environment text not null,
+    generation integer not null,
+    seen_at double precision not null
+);
 create table if not exists mwaa_local_token (
     digest text primary key,
     kind text not null,
@@ -116,6 +122,32 @@ class Store:
                 f"update mwaa_local_environment set {assignments} where name = %s",
                 (*columns.values(), name),
             )
+
+    def generation(self, name: str) -> int | None:
+        with self._cursor() as cur:
+            cur.execute("select generation from mwaa_local_environment where name = %s", (name,))
+            row = cur.fetchone()
+        return row["generation"] if row else None
+
+    # -- components: which definition each running service has applied --------------------
+    def report_component(self, component: str, environment: str, generation: int) -> None:
+        with self._cursor() as cur:
+            cur.execute(
+                "insert into mwaa_local_component values (%s, %s, %s, %s) on conflict "
+                "(component) do update set environment = excluded.environment, "
+                "generation = excluded.generation, seen_at = excluded.seen_at",
+                (component, environment, generation, time.time()),
+            )
+
+    def live_components(self, environment: str, within_s: float = 15) -> dict[str, int]:
+        """Components seen lately, with the generation each runs."""
+        with self._cursor() as cur:
+            cur.execute(
+                "select component, generation from mwaa_local_component where environment = %s "
+                "and seen_at > %s",
+                (environment, time.time() - within_s),
+            )
+            return {r["component"]: r["generation"] for r in cur.fetchall()}
 
     def delete(self, name: str) -> None:
         with self._cursor() as cur:

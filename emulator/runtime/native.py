@@ -165,8 +165,10 @@ class NativeRuntime:
     def _stop(self, name: str) -> None:
         proc = self._process(name)
         if proc is not None:
+            # The leader only: `mwaa-local run` passes it on to Airflow once (a second
+            # SIGTERM would cut a Celery worker's warm shutdown short).
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.kill(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:

@@ -1,29 +1,30 @@
 """Airflow's own processes: web server, scheduler and Celery worker, started with the
-environment's computed configuration. Each replaces the current process (exec), so signals
-from Docker or the native supervisor reach Airflow directly."""
+environment's computed configuration and restarted when it changes (supervise.py)."""
 
 from __future__ import annotations
 
 import os
 
+from emulator.api.store import Store
 from emulator.environment.airflow_config import worker_autoscale
 from emulator.services.context import ServiceContext
+from emulator.services.supervise import current, supervise
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
     os.execvpe(argv[0], argv, env)
 
 
-def webserver(ctx: ServiceContext) -> None:
+def webserver_command(ctx: ServiceContext) -> list[str]:
     host, _, port = os.environ.get("MWAA_LOCAL_LISTEN", "0.0.0.0:8080").rpartition(":")
-    _exec(["airflow", "webserver", "--hostname", host, "--port", port], ctx.airflow_env())
+    return ["airflow", "webserver", "--hostname", host, "--port", port]
 
 
-def scheduler(ctx: ServiceContext) -> None:
-    _exec(["airflow", "scheduler"], ctx.airflow_env())
+def scheduler_command(ctx: ServiceContext) -> list[str]:
+    return ["airflow", "scheduler"]
 
 
-def worker(ctx: ServiceContext) -> None:
+def worker_command(ctx: ServiceContext) -> list[str]:
     # Airflow 1.10.12's `airflow worker` is written for Celery 4; with Celery 5 the worker
     # starts through Celery's own command, on Airflow's Celery app.
     env = ctx.airflow_env()
@@ -46,9 +47,25 @@ def worker(ctx: ServiceContext) -> None:
     worker_id = os.environ.get("MWAA_LOCAL_WORKER_ID")
     if worker_id:
         argv += ["--hostname", f"celery@{worker_id}"]
-    _exec(argv, env)
+    return argv
+
+
+def webserver(ctx: ServiceContext) -> int:
+    return supervise(ctx, "webserver", webserver_command)
+
+
+def scheduler(ctx: ServiceContext) -> int:
+    return supervise(ctx, "scheduler", scheduler_command)
+
+
+def worker(ctx: ServiceContext) -> int:
+    return supervise(ctx, "worker", worker_command)
 
 
 def airflow_cli(ctx: ServiceContext, args: list[str]) -> None:
-    """`airflow ARGS` with the environment's configuration."""
+    """`airflow ARGS` with the environment's current configuration."""
+    try:
+        _generation, ctx = current(ctx, Store(ctx.infra.db_url))
+    except Exception:  # noqa: BLE001 - no database yet: the file's definition will do
+        pass
     _exec(["airflow", *args], ctx.airflow_env())

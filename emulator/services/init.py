@@ -86,14 +86,25 @@ def ensure_bucket(ctx: ServiceContext) -> None:
 
 
 def register_environment(ctx: ServiceContext) -> None:
-    """The environment's record for the API: CREATING the first time; the file's current
-    definition otherwise (the status monitor owns the status from there)."""
+    """The environment's record for the API, CREATING the first time.
+
+    Later, UpdateEnvironment's changes are kept across restarts, unless environment.json
+    itself was edited since it was last registered: then the file wins.
+    """
+    import json
+
     from emulator.api.store import Store
 
     store = Store(ctx.infra.db_url)
     store.ensure_schema()
-    if not store.create(ctx.spec.name, ctx.spec.data, "CREATING"):
-        store.update(ctx.spec.name, spec=ctx.spec.data)
+    marker = ctx.state_dir / "registered-environment.json"
+    if store.create(ctx.spec.name, ctx.spec.data, "CREATING"):
+        _say(f"environment {ctx.spec.name} registered")
+    elif not marker.exists() or json.loads(marker.read_text()) != ctx.spec.data:
+        record = store.get(ctx.spec.name)
+        store.update(ctx.spec.name, spec=ctx.spec.data, generation=record.generation + 1)
+        _say("environment.json changed: its definition replaces the stored one")
+    marker.write_text(json.dumps(ctx.spec.data))
 
 
 def run(ctx: ServiceContext) -> None:

@@ -308,6 +308,57 @@ def test_ui_without_session_goes_to_login(native_env) -> None:
         assert b"Sign In" in page.read()
 
 
+def test_update_environment_applies_configuration(mwaa) -> None:
+    before = mwaa.get_environment(Name=NAME)["Environment"]
+    options = {**before["AirflowConfigurationOptions"], "webserver.navbar_color": "#ab12cd"}
+    answer = mwaa.update_environment(Name=NAME, AirflowConfigurationOptions=options)
+    assert answer["Arn"] == before["Arn"]
+    assert mwaa.get_environment(Name=NAME)["Environment"]["Status"] == "UPDATING"
+
+    def finished():
+        env = mwaa.get_environment(Name=NAME)["Environment"]
+        return env if env["Status"] != "UPDATING" else None
+
+    env = wait_until(finished, 300, "the update to finish", interval=1)
+    assert env["Status"] == "AVAILABLE"
+    assert env["LastUpdate"]["Status"] == "SUCCESS"
+    assert env["AirflowConfigurationOptions"]["webserver.navbar_color"] == "#ab12cd"
+    # It took effect: the restarted web server paints its bar with it.
+    with urllib.request.urlopen(f"{WEB}/login/", timeout=30) as page:
+        assert b"#ab12cd" in page.read()
+
+
+def test_update_environment_validates_like_create(mwaa) -> None:
+    for changes, field in (
+        ({"MinWorkers": 5, "MaxWorkers": 2}, "MinWorkers"),
+        ({"EnvironmentClass": "mw1.gigantic"}, "EnvironmentClass"),
+        ({"AirflowConfigurationOptions": {"core.executor": "Local"}}, "core.executor"),
+    ):
+        with pytest.raises(ClientError) as caught:
+            mwaa.update_environment(Name=NAME, **changes)
+        assert caught.value.response["Error"]["Code"] == "ValidationException"
+        assert field in caught.value.response["Error"]["Message"]
+    assert mwaa.get_environment(Name=NAME)["Environment"]["Status"] == "AVAILABLE"
+
+
+def test_delete_then_create_the_installation_environment(mwaa) -> None:
+    spec = json.loads((PROJECT / "environment.json").read_text())
+    with pytest.raises(ClientError) as caught:
+        mwaa.create_environment(**{**spec, "Name": "another-one"}, NetworkConfiguration={})
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    mwaa.delete_environment(Name=NAME)
+    with pytest.raises(mwaa.exceptions.ResourceNotFoundException):
+        mwaa.get_environment(Name=NAME)
+    assert mwaa.list_environments()["Environments"] == []
+    created = mwaa.create_environment(**spec, NetworkConfiguration={})
+    assert created["Arn"].endswith(f"environment/{NAME}")
+    wait_until(
+        lambda: mwaa.get_environment(Name=NAME)["Environment"]["Status"] == "AVAILABLE",
+        60,
+        "the re-created environment to be AVAILABLE",
+    )
+
+
 def test_expired_tokens_are_refused(mwaa) -> None:
     cli = mwaa.create_cli_token(Name=NAME)["CliToken"]
     web = mwaa.create_web_login_token(Name=NAME)["WebToken"]
