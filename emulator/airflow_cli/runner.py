@@ -136,7 +136,8 @@ class WarmRunner:
                 stdin=subprocess.PIPE,  # its EOF tells the zygote that we are gone
                 stdout=subprocess.DEVNULL,
                 pass_fds=(ready_w,),
-                start_new_session=True,  # a Ctrl-C meant for the caller stays with the caller
+                # Same process group as the caller: a supervisor that stops the caller's group
+                # stops the zygote too, and counts its memory.
             )
         except OSError as exc:
             os.close(ready_r)

@@ -12,7 +12,8 @@ one connection per command:
 - zygote -> client: ``{"started": PID}`` once forked, then ``{"exit": CODE}`` when the child
   has been reaped (CODE as ``subprocess``: negative for a signal), or ``{"error": TEXT}``;
 - client closes its sending side (EOF) to stop the command: the zygote sends SIGTERM to the
-  command's process group, SIGKILL after ``STOP_GRACE`` seconds, then answers ``exit``.
+  command's process group, SIGKILL after ``STOP_GRACE`` seconds or as soon as the command
+  itself has exited (to what is left of the group), then answers ``exit``.
 
 The zygote exits when its stdin reaches EOF (the runner closed it or died); children ask the
 kernel for SIGKILL when the zygote dies (PR_SET_PDEATHSIG).
@@ -218,6 +219,9 @@ class Zygote:
         os.set_blocking(self.wake_w, False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
+        # A Ctrl-C for the caller's process group reaches us too: the caller decides (when it
+        # exits, our stdin ends). Commands get the handler back.
+        self.sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "sigchld")
@@ -363,6 +367,7 @@ class Zygote:
             _die_with_parent(parent)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, self.sigint)
             own = {self.listener.fileno(), self.wake_r, self.wake_w, self.selector.fileno()}
             own.update(job["conn"].fileno() for job in self.jobs.values())
             for fd in own:
