@@ -169,6 +169,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_images(args: argparse.Namespace) -> int:
+    from emulator.runtime import images
+
+    try:
+        if not args.offline:
+            images.ensure_airflow_image(_progress)
+            return 0
+        overrides = images.build_offline(_progress)
+    except images.ImageBuildError as exc:
+        print(f"mwaa-local: {exc}", file=sys.stderr)
+        return 1
+    _progress("to run on them, set MWAA_LOCAL_OFFLINE=1, or these (in .env or the shell):")
+    for name, value in overrides.items():
+        print(f"{name}={value}")
+    return 0
+
+
 def _cmd_health(args: argparse.Namespace) -> int:
     from emulator.services import health
 
@@ -186,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_cmd_up)
 
     sub.add_parser("down", help="stop everything, keeping the state").set_defaults(func=_cmd_down)
+
+    images_cmd = sub.add_parser("images", help="build the Airflow image for the Docker runtime")
+    images_cmd.add_argument(
+        "--offline",
+        action="store_true",
+        help="with no registry: also the base image (debootstrap) and stand-ins for "
+        "PostgreSQL, Redis and MinIO",
+    )
+    images_cmd.set_defaults(func=_cmd_images)
     sub.add_parser("clean", help="stop everything and delete the state").set_defaults(
         func=_cmd_clean
     )

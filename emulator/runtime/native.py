@@ -95,7 +95,9 @@ class NativeRuntime:
             "AWS_DEFAULT_REGION": setting("MWAA_LOCAL_REGION", "us-east-1"),
             "AIRFLOW_HOME": str(self.layout.airflow_home),
             # The local dags/ folder directly, for now: the bucket watcher (issue 4) takes over.
-            "MWAA_LOCAL_DAGS_FOLDER": str(project_dir() / "dags"),
+            "MWAA_LOCAL_DAGS_FOLDER": setting(
+                "MWAA_LOCAL_DAGS_FOLDER", str(project_dir() / "dags")
+            ),
             "MWAA_LOCAL_PLUGINS_FOLDER": str(project_dir() / "plugins"),
             "MWAA_LOCAL_WEB_HEALTH_URL": f"http://127.0.0.1:{self.ports.airflow}/health",
             "MWAA_LOCAL_API_HEALTH_URL": (

@@ -1,0 +1,451 @@
+"""The Docker runtime: docker-compose.yml run by Docker Compose (v2 `docker compose`, else v1
+`docker-compose`), with each component's health read from Docker's healthchecks."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from emulator.environment import spec as spec_module
+from emulator.runtime import images, topology
+from emulator.runtime.base import (
+    UP_TIMEOUT_S,
+    ComponentHealth,
+    EnvironmentStatus,
+    Progress,
+    UpError,
+    overall_status,
+)
+from emulator.settings import compose_file, environment_file, project_dir, state_dir
+
+if TYPE_CHECKING:
+    import docker
+
+DEFAULT_PROJECT = "mwaa-local"
+# The one service `up` scales (MinWorkers of it); its replicas are worker-1, worker-2, ...
+SCALED = "worker"
+# The images `up` chose (stand-ins or not), so later compose commands see the same file.
+IMAGES_FILE = "docker-images.json"
+REPORT_EVERY_S = 5
+# A service Docker has restarted this often without becoming healthy is crashing, not
+# starting: `up` says so at once instead of waiting out UP_TIMEOUT_S.
+CRASH_LOOP_RESTARTS = 5
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_LABEL_PROJECT = "com.docker.compose.project"
+_LABEL_SERVICE = "com.docker.compose.service"
+_LABEL_NUMBER = "com.docker.compose.container-number"
+
+
+@functools.cache
+def compose_command() -> tuple[str, ...]:
+    """`docker compose` (v2) when it works, else `docker-compose` (v1)."""
+    if shutil.which("docker"):
+        try:
+            v2 = subprocess.run(
+                ["docker", "compose", "version"], capture_output=True, text=True, timeout=30
+            )
+        except subprocess.TimeoutExpired:
+            v2 = None
+        if v2 is not None and v2.returncode == 0:
+            return ("docker", "compose")
+    if shutil.which("docker-compose"):
+        return ("docker-compose",)
+    raise UpError(
+        "Docker Compose is not installed (neither `docker compose` nor `docker-compose` runs); "
+        "install it, or run `mwaa-local up --runtime native`"
+    )
+
+
+def project_name() -> str:
+    """The compose project; MWAA_LOCAL_COMPOSE_PROJECT lets tests run one of their own."""
+    raw = os.environ.get("MWAA_LOCAL_COMPOSE_PROJECT") or DEFAULT_PROJECT
+    # Compose keeps only these characters of a project name; labels carry the kept form.
+    return re.sub(r"[^a-z0-9_-]", "", raw.lower()) or DEFAULT_PROJECT
+
+
+@dataclass(frozen=True)
+class _Container:
+    id: str
+    service: str
+    number: int
+    state: str  # Docker's: created, running, restarting, exited, ...
+    health: str | None  # starting, healthy, unhealthy; None without a healthcheck
+    exit_code: int
+    health_output: str
+    restarts: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "running" and self.health in (None, "healthy")
+
+    def describe(self) -> str:
+        if self.state == "exited":
+            return f"exited with code {self.exit_code}"
+        if self.state != "running":
+            return self.state
+        return self.health or "running"
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> _Container:
+        labels = attrs["Config"]["Labels"] or {}
+        state = attrs["State"]
+        health = state.get("Health") or {}
+        log = health.get("Log") or []
+        output = log[-1].get("Output", "").strip().splitlines() if log else []
+        # `mwaa-local health NAME` says "NAME: healthy: DETAIL"; the state column says the rest.
+        output = [re.sub(r"^[\w-]+: (?:un)?healthy: ", "", line) for line in output]
+        return cls(
+            id=attrs["Id"],
+            service=labels.get(_LABEL_SERVICE, "?"),
+            number=int(labels.get(_LABEL_NUMBER) or 1),
+            state=state.get("Status", "?"),
+            health=health.get("Status"),
+            exit_code=int(state.get("ExitCode") or 0),
+            health_output=(output[-1] if output else "")[:160],
+            restarts=int(attrs.get("RestartCount") or 0),
+        )
+
+
+def _services() -> tuple[list[str], list[str]]:
+    """(long-running services but the scaled one, one-shot services) of docker-compose.yml."""
+    defs = topology.load(compose_file())
+    running = [d.name for d in defs if d.kind != "oneshot" and d.name != SCALED]
+    return running, [d.name for d in defs if d.kind == "oneshot"]
+
+
+def _spec_name() -> str:
+    try:
+        return spec_module.load(environment_file()).name
+    except spec_module.SpecError:
+        return DEFAULT_PROJECT
+
+
+class DockerRuntime:
+    """docker-compose.yml as one MWAA environment; volumes hold its state between `up`s."""
+
+    name = "docker"
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _compose_argv(self, *args: str) -> list[str]:
+        try:
+            compose = compose_command()
+        except UpError as exc:
+            # Outside `up` (which says so as an UpError) a plain message is all a user needs.
+            raise SystemExit(f"mwaa-local: {exc}") from None
+        return [
+            *compose,
+            "--project-name",
+            project_name(),
+            "--file",
+            str(compose_file()),
+            "--project-directory",
+            str(project_dir()),
+            *args,
+        ]
+
+    def _remembered_images(self) -> dict[str, str]:
+        try:
+            return json.loads((state_dir() / IMAGES_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _remember_images(self, chosen: dict[str, str]) -> None:
+        path = state_dir() / IMAGES_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(chosen, indent=2) + "\n")
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self._remembered_images()}
+
+    def _client(self) -> docker.DockerClient:
+        import docker
+
+        return docker.from_env(timeout=30)
+
+    def _containers(self) -> list[_Container]:
+        client = self._client()
+        try:
+            found = client.containers.list(
+                all=True,
+                filters={"label": f"{_LABEL_PROJECT}={project_name()}"},
+                ignore_removed=True,
+            )
+            return [_Container.from_attrs(c.attrs) for c in found]
+        finally:
+            client.close()
+
+    def _has_volumes(self) -> bool:
+        client = self._client()
+        try:
+            return bool(
+                client.volumes.list(filters={"label": f"{_LABEL_PROJECT}={project_name()}"})
+            )
+        finally:
+            client.close()
+
+    def _log_tail(self, container_id: str, lines: int = 40) -> str:
+        client = self._client()
+        try:
+            raw = client.containers.get(container_id).logs(tail=lines)
+        finally:
+            client.close()
+        return raw.decode(errors="replace").rstrip()
+
+    def _compose(self, args: list[str], progress: Progress, what: str) -> None:
+        """Run a compose command to its end, its output going to progress."""
+        process = subprocess.Popen(
+            self._compose_argv(*args),
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = _ANSI.sub("", line).strip()
+            if line:
+                progress(f"compose: {line}")
+        if process.wait() != 0:
+            raise SystemExit(f"mwaa-local: {what} failed (compose exit {process.returncode})")
+
+    # --- up -------------------------------------------------------------------------------
+
+    def up(self, progress: Progress) -> None:
+        from emulator.runtime.select import docker_engine_answers
+
+        workers = int(spec_module.load(environment_file())["MinWorkers"])
+        if not docker_engine_answers():
+            raise UpError(
+                "no Docker engine answers (is the Docker daemon running, and may this user use "
+                "it?); start it, or run `mwaa-local up --runtime native`"
+            )
+        compose = compose_command()
+        offline = images.offline_requested()
+        if offline:
+            progress("MWAA_LOCAL_OFFLINE=1: using the offline stand-in images")
+        chosen = images.infrastructure_images(progress, offline=offline, allow_pull=not offline)
+        chosen["MWAA_LOCAL_AIRFLOW_IMAGE"] = images.ensure_airflow_image(
+            progress, allow_pull=not offline
+        )
+        self._remember_images(chosen)
+
+        progress(
+            f"starting compose project {project_name()} with `{' '.join(compose)}` "
+            f"({workers} worker{'s' if workers != 1 else ''})"
+        )
+        process = subprocess.Popen(
+            self._compose_argv(
+                "up", "--detach", "--no-build", "--remove-orphans", "--scale", f"{SCALED}={workers}"
+            ),
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        try:
+            self._wait_available(process, workers, progress)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    def _wait_available(self, process: subprocess.Popen, workers: int, progress: Progress) -> None:
+        """Follow `compose up` and the containers until everything is healthy."""
+        lines: queue.Queue[str] = queue.Queue()
+        output: deque[str] = deque(maxlen=30)
+
+        def pump() -> None:
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = _ANSI.sub("", raw).strip()
+                if line:
+                    lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+        started = time.monotonic()
+        deadline = started + UP_TIMEOUT_S
+        last_report = started
+        containers: list[_Container] = []
+        while True:
+            while not lines.empty():
+                line = lines.get()
+                output.append(line)
+                progress(f"compose: {line}")
+            compose_rc = process.poll()
+            try:
+                containers = self._containers()
+            except Exception as exc:  # noqa: BLE001 - a hiccup of the engine: ask again
+                progress(f"cannot list the containers yet ({type(exc).__name__}); retrying")
+            if compose_rc not in (None, 0):
+                time.sleep(0.5)  # let the reader pass on compose's last words
+                while not lines.empty():
+                    output.append(lines.get())
+                raise self._compose_failure(compose_rc, output, containers)
+            crashing = [
+                c for c in containers if c.restarts >= CRASH_LOOP_RESTARTS and not c.healthy
+            ]
+            if crashing:
+                raise self._crash_loop(crashing[0])
+            waiting = _waiting(containers, workers)
+            if compose_rc == 0 and not waiting:
+                return
+            now = time.monotonic()
+            if now > deadline:
+                raise self._timeout(waiting, containers)
+            if now - last_report >= REPORT_EVERY_S:
+                progress(f"waiting for: {', '.join(waiting) or 'docker compose'}")
+                last_report = now
+            time.sleep(1)
+
+    def _compose_failure(
+        self, rc: int, output: deque[str], containers: list[_Container]
+    ) -> UpError:
+        oneshots = _services()[1]
+        for c in containers:
+            if c.service in oneshots and c.state == "exited" and c.exit_code != 0:
+                log = "\n".join(f"    {line}" for line in self._log_tail(c.id).splitlines())
+                return UpError(
+                    f"{c.service} failed (exit {c.exit_code}), so Airflow was not started. "
+                    f"The end of its log:\n{log}\n"
+                    f"Fix the cause shown above, then run `mwaa-local up` again; `mwaa-local "
+                    f"logs {c.service}` shows the whole log, and `mwaa-local clean` starts over "
+                    "from an empty state (it deletes the metadata database)."
+                )
+        said = "\n".join(f"    {line}" for line in output)
+        return UpError(
+            f"`compose up` failed (exit {rc}); the end of its output:\n{said}\n"
+            "`mwaa-local status` shows each component; `mwaa-local logs NAME` shows its log."
+        )
+
+    def _crash_loop(self, container: _Container) -> UpError:
+        name = f"{container.service}-{container.number}"
+        log = "\n".join(f"    {line}" for line in self._log_tail(container.id).splitlines())
+        return UpError(
+            f"{name} keeps crashing (Docker restarted it {container.restarts} times). "
+            f"The end of its log:\n{log}\n"
+            f"Fix the cause shown above, then run `mwaa-local up` again; `mwaa-local logs "
+            f"{container.service}` shows the whole log."
+        )
+
+    def _timeout(self, waiting: list[str], containers: list[_Container]) -> UpError:
+        details = []
+        for c in containers:
+            if not c.healthy and c.service not in _services()[1]:
+                details.append(
+                    f"    {c.service}-{c.number}: {c.describe()} {c.health_output}".rstrip()
+                )
+        return UpError(
+            f"the environment was not AVAILABLE after {UP_TIMEOUT_S} s; still waiting for "
+            f"{', '.join(waiting)}.\n" + "\n".join(details) + "\n"
+            "`mwaa-local logs NAME` shows why; `mwaa-local down` stops what did start."
+        )
+
+    # --- the rest of the protocol ---------------------------------------------------------
+
+    def down(self, progress: Progress) -> None:
+        progress(f"stopping compose project {project_name()} (the state stays in its volumes)")
+        # `rm -v` first: it removes the containers' anonymous volumes (the redis image declares
+        # VOLUME /data), which a plain `down` would leave behind at every stop; named volumes,
+        # the environment's state, stay.
+        self._compose(["rm", "--stop", "--force", "-v"], progress, "compose rm")
+        self._compose(["down", "--remove-orphans"], progress, "compose down")
+
+    def clean(self, progress: Progress) -> None:
+        progress(f"removing compose project {project_name()} and its volumes")
+        self._compose(["down", "--volumes", "--remove-orphans"], progress, "compose down -v")
+        (state_dir() / IMAGES_FILE).unlink(missing_ok=True)
+
+    def status(self) -> EnvironmentStatus:
+        name = _spec_name()
+        try:
+            containers = self._containers()
+            created = bool(containers) or self._has_volumes()
+        except Exception as exc:  # noqa: BLE001 - no engine, no socket, no permission
+            down = ComponentHealth("docker", "unreachable", False, f"{type(exc).__name__}: {exc}")
+            return EnvironmentStatus(name, "UNAVAILABLE", self.name, [down])
+        components: list[ComponentHealth] = []
+        if created:
+            for service in _services()[0]:
+                found = [c for c in containers if c.service == service]
+                components.append(_health(service, found[0] if found else None))
+            found_workers = sorted(
+                (c for c in containers if c.service == SCALED), key=lambda c: c.number
+            )
+            try:
+                expected = int(spec_module.load(environment_file())["MinWorkers"])
+            except spec_module.SpecError:
+                expected = 1
+            numbers = sorted({c.number for c in found_workers} | set(range(1, expected + 1)))
+            by_number = {c.number: c for c in found_workers}
+            for number in numbers:
+                components.append(_health(f"{SCALED}-{number}", by_number.get(number)))
+        return EnvironmentStatus(
+            name=name,
+            status=overall_status(components, created),
+            runtime=self.name,
+            components=components,
+        )
+
+    def logs(self, component: str | None, follow: bool) -> int:
+        args = ["logs"]
+        if follow:
+            args.append("--follow")
+        if component:
+            # Compose shows a service's replicas together: worker-2 means the worker service.
+            args.append(re.sub(r"-\d+$", "", component))
+        return subprocess.run(self._compose_argv(*args), env=self._env()).returncode
+
+    def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess:
+        argv = self._compose_argv("exec", "-T", "scheduler", "mwaa-local", "run", "airflow", *args)
+        return subprocess.run(argv, env=self._env(), capture_output=capture, text=True)
+
+
+def _health(name: str, container: _Container | None) -> ComponentHealth:
+    if container is None:
+        return ComponentHealth(name, "stopped", False, "no container")
+    return ComponentHealth(
+        name,
+        container.state,
+        container.healthy,
+        container.health_output or container.describe(),
+    )
+
+
+def _waiting(containers: list[_Container], workers: int) -> list[str]:
+    """What is not yet as `up` wants it, e.g. ["init (running)", "webserver (starting)"]:
+    one-shot services exited 0, the others (and `workers` replicas) running and healthy."""
+    running, oneshots = _services()
+    waiting = []
+    for service in oneshots:
+        found = [c for c in containers if c.service == service]
+        if not found:
+            waiting.append(f"{service} (not created)")
+        elif found[0].state != "exited" or found[0].exit_code != 0:
+            waiting.append(f"{service} ({found[0].describe()})")
+    for service in running:
+        found = [c for c in containers if c.service == service]
+        if not found:
+            waiting.append(f"{service} (not created)")
+        elif not found[0].healthy:
+            waiting.append(f"{service} ({found[0].describe()})")
+    replicas = [c for c in containers if c.service == SCALED]
+    ready = sum(c.healthy for c in replicas)
+    if ready < workers or ready < len(replicas):
+        waiting.append(f"{SCALED} ({ready}/{max(workers, len(replicas))} healthy)")
+    return waiting

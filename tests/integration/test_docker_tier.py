@@ -1,0 +1,226 @@
+"""The Docker tier, for real: images built offline (debootstrap base, host wheelhouses,
+stand-ins for PostgreSQL, Redis and MinIO), docker-compose.yml under a compose project and
+ports of its own, and the example DAG run through Celery."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from emulator.runtime import images, select, topology
+from emulator.runtime.base import UP_TIMEOUT_S
+from emulator.runtime.docker import DockerRuntime
+from tests.conftest import PROJECT, Env, make_state_dir, wait_until
+
+pytestmark = pytest.mark.docker
+
+# Not the defaults, nor the native tier's: a developer's own environment keeps running.
+PORTS = {
+    "web": 18080,
+    "https": 18443,
+    "airflow": 18081,
+    "s3": 19000,
+    "postgres": 25432,
+    "redis": 26379,
+}
+COMPOSE_PROJECT = "mwaa-local-dockertest"
+DAG = "example_bash_python"
+RUN_TIMEOUT_S = 180
+# Every long-running service of docker-compose.yml, with MinWorkers (1) workers.
+COMPONENTS = {
+    s.name for s in topology.load(PROJECT / "docker-compose.yml") if s.kind != "oneshot"
+} - {"worker"} | {"worker-1"}
+
+
+def _say(message: str) -> None:
+    print(f"docker tier: {message}", flush=True)
+
+
+def _require_engine() -> None:
+    if select.docker_engine_answers():
+        return
+    message = "no Docker engine answers (start dockerd, or set DOCKER_HOST)"
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{message}: in CI the Docker tier must run", pytrace=False)
+    pytest.skip(f"{message}: skipping the Docker tier")
+
+
+@dataclass
+class Tier:
+    env: Env
+    runtime: DockerRuntime
+    up_output: str
+    # Execution dates of DAG runs that succeeded, for the state-keeping test.
+    runs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def tier(request: pytest.FixtureRequest):
+    _require_engine()
+    home = make_state_dir("mwaa-local-docker-")
+    settings = {
+        "MWAA_LOCAL_HOME": str(home),
+        "MWAA_LOCAL_COMPOSE_PROJECT": COMPOSE_PROJECT,
+        "MWAA_LOCAL_WEB_PORT": str(PORTS["web"]),
+        "MWAA_LOCAL_HTTPS_PORT": str(PORTS["https"]),
+        "MWAA_LOCAL_AIRFLOW_PORT": str(PORTS["airflow"]),
+        "MWAA_LOCAL_S3_PORT": str(PORTS["s3"]),
+        "MWAA_LOCAL_POSTGRES_PORT": str(PORTS["postgres"]),
+        "MWAA_LOCAL_REDIS_PORT": str(PORTS["redis"]),
+    }
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            # DockerRuntime in this process reads the same settings as the `mwaa-local` it runs.
+            for name, value in settings.items():
+                patch.setenv(name, value)
+            for name, value in images.build_offline(_say).items():
+                patch.setenv(name, value)
+            env = Env(home, PORTS)  # takes this process's environment, patched above
+            runtime = DockerRuntime()
+            runtime.clean(_say)  # whatever an interrupted run left behind
+            yield from _up(request, env, runtime)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _up(request: pytest.FixtureRequest, env: Env, runtime: DockerRuntime):
+    """`mwaa-local up`, then (after the tests) the compose logs if anything failed, and clean."""
+    failures = request.session.testsfailed
+    up_ok = False
+    try:
+        up = env.run("up", "--runtime", "docker", timeout=UP_TIMEOUT_S + 300)
+        print(up.stdout, up.stderr, sep="\n")
+        assert up.returncode == 0, f"mwaa-local up failed:\n{up.stdout}\n{up.stderr}"
+        up_ok = True
+        yield Tier(env, runtime, up.stdout)
+    finally:
+        if not up_ok or request.session.testsfailed > failures:
+            logs = env.run("logs", timeout=120).stdout.splitlines()
+            print("\n".join(["--- compose logs (last 300 lines) ---", *logs[-300:]]))
+        runtime.clean(_say)
+
+
+def _airflow(tier: Tier, *args: str) -> str:
+    """`airflow ARGS` in the scheduler container; stdout, which Airflow shares with its logs."""
+    result = tier.runtime.airflow(list(args))
+    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def _answer(text: str) -> str:
+    """The command's answer: its last line that is not one of Airflow's log lines."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    answers = [line for line in lines if not line.startswith("[")]
+    return answers[-1] if answers else ""
+
+
+def _get(path: str) -> tuple[int, bytes]:
+    url = f"http://127.0.0.1:{PORTS['web']}{path}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.status, answer.read()
+
+
+def test_up_reports_available_on_the_docker_runtime(tier: Tier) -> None:
+    assert "runtime: docker (RUNTIME=docker was asked for)" in tier.up_output
+    assert "is AVAILABLE" in tier.up_output
+    assert f"http://127.0.0.1:{PORTS['web']}" in tier.up_output
+    status = tier.env.status()
+    assert status["Status"] == "AVAILABLE", json.dumps(status, indent=2)
+    assert status["Runtime"] == "docker"
+    assert status["WebserverUrl"] == f"http://127.0.0.1:{PORTS['web']}"
+    assert status["S3Endpoint"] == f"http://127.0.0.1:{PORTS['s3']}"
+    names = {c["name"] for c in status["Components"]}
+    assert names == COMPONENTS
+    assert all(c["healthy"] for c in status["Components"]), status["Components"]
+
+
+def test_infrastructure_runs_the_offline_standins(tier: Tier) -> None:
+    import docker
+
+    client = docker.from_env()
+    try:
+        running = {
+            c.labels["com.docker.compose.service"]: c.image.tags
+            for c in client.containers.list(
+                filters={"label": f"com.docker.compose.project={COMPOSE_PROJECT}"}
+            )
+        }
+    finally:
+        client.close()
+    for standin in images.STANDINS:
+        assert standin.tag in running[standin.folder], running
+
+
+def test_webserver_answers_on_the_published_port(tier: Tier) -> None:
+    status, body = _get("/health")
+    assert status == 200
+    assert json.loads(body)["metadatabase"]["status"] == "healthy"
+    status, body = _get("/login/")
+    assert status == 200
+    assert b'name="password"' in body
+
+
+def test_example_dag_runs_through_celery(tier: Tier) -> None:
+    # The DAG can be unpaused once the scheduler has put it into the metadata database.
+    wait_until(
+        lambda: tier.runtime.airflow(["unpause", DAG]).returncode == 0,
+        120,
+        f"the scheduler to register {DAG}",
+        interval=2,
+    )
+    execution = (datetime.now(UTC) - timedelta(seconds=5)).replace(microsecond=0).isoformat()
+    run_id = f"dockertest_{execution.replace(':', '').replace('+', '_')}"
+    _airflow(tier, "trigger_dag", DAG, "--run_id", run_id, "--exec_date", execution)
+
+    def finished() -> str | None:
+        result = tier.runtime.airflow(["dag_state", DAG, execution])
+        state = _answer(result.stdout) if result.returncode == 0 else ""
+        return state if state in ("success", "failed") else None
+
+    final = wait_until(finished, RUN_TIMEOUT_S, f"{DAG} run {run_id} to finish", interval=2)
+    assert final == "success", f"{DAG} run {run_id} ended {final}"
+    tasks = [line.strip() for line in _airflow(tier, "list_tasks", DAG).splitlines()]
+    tasks = [t for t in tasks if t and not t.startswith("[")]
+    assert len(tasks) >= 2, tasks
+    for task in tasks:
+        assert _answer(_airflow(tier, "task_state", DAG, task, execution)) == "success", task
+    # The same run through the user's command (`mwaa-local airflow`, the remembered runtime).
+    assert run_id in tier.env.airflow("list_dag_runs", DAG)
+    tier.runs.append(execution)
+
+
+def test_down_keeps_the_state_and_up_brings_it_back(tier: Tier) -> None:
+    if not tier.runs:
+        pytest.skip("needs a DAG run from test_example_dag_runs_through_celery")
+    tier.env.ok("down", timeout=300)
+    stopped = tier.env.status()
+    assert stopped["Status"] == "UNAVAILABLE"
+    assert stopped["Runtime"] == "docker"
+    assert {c["name"] for c in stopped["Components"]} == COMPONENTS
+    assert not any(c["healthy"] for c in stopped["Components"])
+    import docker
+
+    client = docker.from_env()
+    try:
+        project = {"label": f"com.docker.compose.project={COMPOSE_PROJECT}"}
+        assert not client.containers.list(all=True, filters=project)
+        kept = {
+            v.attrs["Labels"]["com.docker.compose.volume"]
+            for v in client.volumes.list(filters=project)
+        }
+    finally:
+        client.close()
+    assert {"postgres-db", "mwaa-state", "airflow-logs"} <= kept, kept
+
+    up = tier.env.run("up", "--runtime", "docker", timeout=UP_TIMEOUT_S + 300)
+    assert up.returncode == 0, f"mwaa-local up (again) failed:\n{up.stdout}\n{up.stderr}"
+    assert tier.env.status()["Status"] == "AVAILABLE"
+    # The metadata database outlived the containers.
+    for execution in tier.runs:
+        assert _answer(_airflow(tier, "dag_state", DAG, execution)) == "success"
