@@ -195,6 +195,64 @@ def test_example_dag_runs_through_celery(tier: Tier) -> None:
     tier.runs.append(execution)
 
 
+def test_mwaa_api_in_containers(tier: Tier) -> None:
+    """The api container fronts the web server: boto3, the documented curl over HTTPS, login."""
+    import base64
+    import http.cookiejar
+    import subprocess
+
+    import boto3
+    from botocore.config import Config
+
+    mwaa = boto3.client(
+        "mwaa",
+        endpoint_url=f"http://127.0.0.1:{PORTS['web']}",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDDOCKER",
+        aws_secret_access_key="x",
+        config=Config(inject_host_prefix=False),
+    )
+    wait_until(
+        lambda: mwaa.get_environment(Name="mwaa-local")["Environment"]["Status"] == "AVAILABLE",
+        120,
+        "GetEnvironment AVAILABLE",
+    )
+    token = mwaa.create_cli_token(Name="mwaa-local")
+    assert token["WebServerHostname"] == f"localhost:{PORTS['https']}"
+    out = subprocess.run(
+        [
+            "curl",
+            "-sk",
+            "--request",
+            "POST",
+            f"https://{token['WebServerHostname']}/aws_mwaa/cli",
+            "--header",
+            f"Authorization: Bearer {token['CliToken']}",
+            "--header",
+            "Content-Type: text/plain",
+            "--data-raw",
+            "list_dags",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert DAG in base64.b64decode(json.loads(out)["stdout"]).decode()
+    web = mwaa.create_web_login_token(Name="mwaa-local")["WebToken"]
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORTS['web']}/aws_mwaa/login",
+        data=f"token={web}".encode(),
+        method="POST",
+    )
+    with opener.open(request, timeout=60) as page:
+        assert page.url.endswith("/home")
+        assert DAG in page.read().decode()
+
+
 def test_down_keeps_the_state_and_up_brings_it_back(tier: Tier) -> None:
     if not tier.runs:
         pytest.skip("needs a DAG run from test_example_dag_runs_through_celery")
