@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,33 @@ class Env:
 
     def airflow(self, *args: str) -> str:
         return self.ok("airflow", *args, timeout=120)
+
+
+def curl_cli(hostname: str, token: str, command: str) -> dict:
+    """MWAA's documented curl example, to the letter (with -k for the self-signed cert)."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed (.ci/run installs it)")
+    out = subprocess.run(
+        [
+            curl,
+            "-sk",
+            "--request",
+            "POST",
+            f"https://{hostname}/aws_mwaa/cli",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--header",
+            "Content-Type: text/plain",
+            "--data-raw",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return json.loads(out)
 
 
 def wait_until(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -16,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import NATIVE_PORTS, PROJECT, wait_until
+from tests.conftest import NATIVE_PORTS, PROJECT, curl_cli, wait_until
 
 pytestmark = pytest.mark.native
 
@@ -136,29 +135,7 @@ def test_cli_version_and_list_dags_through_boto3_token(mwaa) -> None:
 
 def test_documented_curl_example_over_https(mwaa) -> None:
     token = mwaa.create_cli_token(Name=NAME)
-    curl = shutil.which("curl")
-    if curl is None:
-        pytest.skip("curl is not installed")
-    out = subprocess.run(
-        [
-            curl,
-            "-sk",
-            "--request",
-            "POST",
-            f"https://{token['WebServerHostname']}/aws_mwaa/cli",
-            "--header",
-            f"Authorization: Bearer {token['CliToken']}",
-            "--header",
-            "Content-Type: text/plain",
-            "--data-raw",
-            "list_dags",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    body = json.loads(out)
+    body = curl_cli(token["WebServerHostname"], token["CliToken"], "list_dags")
     assert "example_bash_python" in decoded(body, "stdout")
 
 
@@ -357,6 +334,36 @@ def test_delete_then_create_the_installation_environment(mwaa) -> None:
         60,
         "the re-created environment to be AVAILABLE",
     )
+
+
+def test_concurrent_cli_requests_queue_and_all_succeed(mwaa) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = mwaa.create_cli_token(Name=NAME)["CliToken"]
+    commands = [b"version", b"list_dags"] * 4
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        answers = list(pool.map(lambda body: post_cli(token, body), commands))
+    assert [status for status, _ in answers] == [200] * len(commands)
+    assert all("1.10.12" in decoded(body, "stdout") for _, body in answers[::2])
+    assert all("example_bash_python" in decoded(body, "stdout") for _, body in answers[1::2])
+
+
+def test_mwaa_local_login_prints_a_working_sso_url(native_env) -> None:
+    env, _ = native_env
+    url = env.ok("login").strip()
+    assert url.startswith(f"{WEB}/aws_mwaa/aws-console-sso?login=true#")
+    token = url.split("#", 1)[1]
+    with urllib.request.urlopen(url.split("#")[0], timeout=30) as page:
+        assert b"location.hash" in page.read()  # the page reads the fragment itself
+    with urllib.request.urlopen(
+        urllib.request.Request(
+            f"{WEB}/aws_mwaa/login", data=f"token={token}".encode(), method="POST"
+        ),
+        timeout=30,
+    ) as page:
+        assert page.url.endswith("/home")
+    https = env.ok("login", "--https").strip()
+    assert https.startswith(f"https://localhost:{NATIVE_PORTS['https']}/aws_mwaa/aws-console-sso")
 
 
 def test_expired_tokens_are_refused(mwaa) -> None:

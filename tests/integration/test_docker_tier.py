@@ -16,7 +16,7 @@ import pytest
 from emulator.runtime import images, select, topology
 from emulator.runtime.base import UP_TIMEOUT_S
 from emulator.runtime.docker import DockerRuntime
-from tests.conftest import PROJECT, Env, make_state_dir, wait_until
+from tests.conftest import PROJECT, Env, curl_cli, make_state_dir, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -199,7 +199,6 @@ def test_mwaa_api_in_containers(tier: Tier) -> None:
     """The api container fronts the web server: boto3, the documented curl over HTTPS, login."""
     import base64
     import http.cookiejar
-    import subprocess
 
     import boto3
     from botocore.config import Config
@@ -219,26 +218,8 @@ def test_mwaa_api_in_containers(tier: Tier) -> None:
     )
     token = mwaa.create_cli_token(Name="mwaa-local")
     assert token["WebServerHostname"] == f"localhost:{PORTS['https']}"
-    out = subprocess.run(
-        [
-            "curl",
-            "-sk",
-            "--request",
-            "POST",
-            f"https://{token['WebServerHostname']}/aws_mwaa/cli",
-            "--header",
-            f"Authorization: Bearer {token['CliToken']}",
-            "--header",
-            "Content-Type: text/plain",
-            "--data-raw",
-            "list_dags",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert DAG in base64.b64decode(json.loads(out)["stdout"]).decode()
+    body = curl_cli(token["WebServerHostname"], token["CliToken"], "list_dags")
+    assert DAG in base64.b64decode(body["stdout"]).decode()
     web = mwaa.create_web_login_token(Name="mwaa-local")["WebToken"]
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())

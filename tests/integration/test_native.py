@@ -4,8 +4,8 @@ server and a Celery worker as local processes."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -15,7 +15,6 @@ from tests.conftest import (
     NATIVE_PORTS,
     PROJECT,
     Env,
-    make_state_dir,
     run_dag_to_success,
     wait_until,
 )
@@ -32,6 +31,23 @@ OTHER_PORTS = {
     "redis": 36380,
 }
 DAG = "example_bash_python"
+
+
+ARN = "arn:aws:airflow:us-east-1:000000000000:environment/mwaa-local"
+
+
+def _mwaa():
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "mwaa",
+        endpoint_url=f"http://127.0.0.1:{PORTS['web']}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(inject_host_prefix=False),
+    )
 
 
 def _port_open(port: int) -> bool:
@@ -117,6 +133,7 @@ def _execution_date(env: Env, run_id: str) -> str:
 def test_down_leaves_nothing_running_and_up_keeps_history(native_env) -> None:
     env, _ = native_env
     run_id = run_dag_to_success(env, DAG)
+    _mwaa().tag_resource(ResourceArn=ARN, Tags={"restart": "survived"})
     down = env.run("down")
     assert down.returncode == 0, down.stderr
     assert not [p for p in _processes_under(env.home) if p.is_running()], "processes left behind"
@@ -128,48 +145,36 @@ def test_down_leaves_nothing_running_and_up_keeps_history(native_env) -> None:
     assert up.returncode == 0, up.stdout + up.stderr
     assert run_id in env.airflow("list_dag_runs", DAG), "run history lost across down/up"
     wait_until(lambda: env.status()["Status"] == "AVAILABLE", 60, "AVAILABLE after restart")
+    # The API's state (here a tag set before the restart) is kept too.
+    assert _mwaa().list_tags_for_resource(ResourceArn=ARN)["Tags"]["restart"] == "survived"
+
+
+def _up_with(tmp_path: Path, changes: dict) -> tuple[subprocess.CompletedProcess, Path]:
+    """`up` with environment.json changed as given, in a state folder of its own."""
+    home = tmp_path / "state"  # nothing may start, so pytest's private tmp will do
+    good = json.loads((PROJECT / "environment.json").read_text())
+    bad = tmp_path / "environment.json"
+    bad.write_text(json.dumps({**good, **changes}))
+    env = Env(home, OTHER_PORTS, {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)})
+    return env.run("up", "--runtime", "native", timeout=60), home
 
 
 def test_bad_environment_file_stops_up_before_anything_starts(tmp_path) -> None:
-    home = make_state_dir("mwaa-local-bad-")
-    good = json.loads((PROJECT / "environment.json").read_text())
-    bad = tmp_path / "environment.json"
-    bad.write_text(json.dumps({**good, "MinWorkers": 4, "MaxWorkers": 2}))
-    env = Env(
-        home,
-        {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
-        {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)},
-    )
-    try:
-        result = env.run("up", "--runtime", "native", timeout=60)
-        assert result.returncode == 2
-        assert "MinWorkers: must not exceed MaxWorkers (got 4 > 2)" in result.stderr
-        assert "nothing was started" in result.stderr
-        assert not (home / "run").exists()
-        assert not _processes_under(home)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    result, home = _up_with(tmp_path, {"MinWorkers": 4, "MaxWorkers": 2})
+    assert result.returncode == 2
+    assert "MinWorkers: must not exceed MaxWorkers (got 4 > 2)" in result.stderr
+    assert "nothing was started" in result.stderr
+    assert not (home / "run").exists()
+    assert not _processes_under(home)
 
 
 def test_overriding_an_essential_setting_is_refused(tmp_path) -> None:
-    home = make_state_dir("mwaa-local-essential-")
-    good = json.loads((PROJECT / "environment.json").read_text())
-    bad = tmp_path / "environment.json"
-    bad.write_text(
-        json.dumps({**good, "AirflowConfigurationOptions": {"core.executor": "SequentialExecutor"}})
+    result, home = _up_with(
+        tmp_path, {"AirflowConfigurationOptions": {"core.executor": "SequentialExecutor"}}
     )
-    env = Env(
-        home,
-        {"web": 38080, "s3": 39000, "postgres": 35433, "redis": 36380},
-        {"MWAA_LOCAL_ENVIRONMENT_FILE": str(bad)},
-    )
-    try:
-        result = env.run("up", "--runtime", "native", timeout=60)
-        assert result.returncode == 2
-        assert (
-            "AirflowConfigurationOptions.core.executor: the executor is set by the service "
-            "and cannot be overridden"
-        ) in result.stderr
-        assert not (home / "run").exists()
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    assert result.returncode == 2
+    assert (
+        "AirflowConfigurationOptions.core.executor: the executor is set by the service "
+        "and cannot be overridden"
+    ) in result.stderr
+    assert not _processes_under(home)
