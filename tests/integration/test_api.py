@@ -355,7 +355,12 @@ def test_mwaa_local_login_prints_a_working_sso_url(native_env) -> None:
     token = url.split("#", 1)[1]
     with urllib.request.urlopen(url.split("#")[0], timeout=30) as page:
         assert b"location.hash" in page.read()  # the page reads the fragment itself
-    with urllib.request.urlopen(
+    import http.cookiejar
+
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    with browser.open(
         urllib.request.Request(
             f"{WEB}/aws_mwaa/login", data=f"token={token}".encode(), method="POST"
         ),
