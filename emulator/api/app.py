@@ -57,7 +57,8 @@ def serve(ctx: ServiceContext) -> None:
     store.ensure_schema()
     _generation, ctx = current(ctx, store)
     runner = WarmRunner(ctx.airflow_env())
-    runner.start()
+    # Import Airflow in the background: the API answers meanwhile, CLI calls wait for it.
+    threading.Thread(target=runner.start, name="cli-warm-up", daemon=True).start()
 
     def on_spec_applied(spec: dict) -> None:
         # The CLI endpoint's Airflow gets the new configuration too.
