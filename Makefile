@@ -42,11 +42,11 @@ clean: venv
 	@$(MWAA) clean
 
 lint: venv
-	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency
+	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale
 
 test: venv
-	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency
+	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: venv
-	@for b in bench/startup bench/cli_latency; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+	@for b in bench/startup bench/cli_latency bench/autoscale; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

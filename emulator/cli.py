@@ -86,6 +86,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
         for c in status.components:
             mark = "healthy" if c.healthy else "UNHEALTHY"
             print(f"  {c.name:<12} {c.state:<10} {mark:<10} {c.detail}")
+        if status.workers:
+            w = status.workers
+            print(
+                f"  workers: {w['current']} running, {w['wanted']} wanted "
+                f"(MinWorkers {w['min_workers']}, MaxWorkers {w['max_workers']}); "
+                f"{w['busy']} tasks queued or running, queue depth {w['queue_depth']}"
+                + (f"; retiring {', '.join(w['retiring'])}" if w["retiring"] else "")
+            )
+            print(f"  last decision: {w['reason']}")
     return 0 if status.status == "AVAILABLE" else 3
 
 
@@ -159,6 +168,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from emulator.api.app import serve
 
         serve(ctx)
+    elif args.service == "autoscaler":
+        from emulator.autoscaler import service as autoscaler
+
+        return autoscaler.run(ctx)
     elif args.service == "airflow":
         airflow_components.airflow_cli(ctx, args.args)
     elif args.service in services:
@@ -247,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="run one service in the foreground (used by both runtimes)")
-    run.add_argument("service", help="init, api, webserver, scheduler, worker or airflow")
+    run.add_argument(
+        "service", help="init, api, webserver, scheduler, worker, autoscaler or airflow"
+    )
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(func=_cmd_run)
 

@@ -29,6 +29,8 @@ class EnvironmentStatus:
     status: str  # MWAA's: CREATING, AVAILABLE, UNAVAILABLE, ...
     runtime: str
     components: list[ComponentHealth] = field(default_factory=list)
+    # The autoscaler's last decision: current, wanted, busy, queue_depth, retiring, reason...
+    workers: dict | None = None
 
     def as_json(self, ports: Ports) -> dict:
         return {
@@ -40,6 +42,7 @@ class EnvironmentStatus:
             "WebServerHostname": f"localhost:{ports.https}",
             "S3Endpoint": f"http://127.0.0.1:{ports.s3}",
             "Components": [asdict(c) for c in self.components],
+            "Workers": self.workers,
         }
 
 

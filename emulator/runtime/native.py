@@ -117,6 +117,13 @@ class NativeRuntime:
                 "MWAA_LOCAL_WEB_HOSTNAME": f"localhost:{self.ports.https}",
                 "MWAA_LOCAL_STRICT_AUTH": setting("MWAA_LOCAL_STRICT_AUTH", "false"),
             }
+        if service == "autoscaler":
+            # It starts and stops worker processes with this runtime's bookkeeping (run/*.pid
+            # under the same state folder), so `down` stops them and `status` shows them.
+            return {
+                "MWAA_LOCAL_AUTOSCALER_BACKEND": "process",
+                "MWAA_LOCAL_HOME": str(self.layout.root),
+            }
         return {}
 
     def _process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -279,10 +286,24 @@ class NativeRuntime:
                 checks.append((name, health.CHECKS[name]))
         return checks
 
+    def _scaled_workers(self) -> list[str]:
+        """Workers the autoscaler started beyond MinWorkers that are still running."""
+        fixed = {name for name, _argv, _extra in self._long_running()}
+        found = [p.stem for p in self.layout.run.glob("worker-*.pid")]
+        return [
+            w
+            for w in sorted(found, key=lambda w: (len(w), w))
+            if w not in fixed and self._process(w) is not None
+        ]
+
     def _health(self, only: list[str] | None = None) -> list[ComponentHealth]:
         os.environ.update(self.service_env())  # health checks read the addresses from here
         out = []
-        for name, check in self._checks():
+        checks = self._checks()
+        if only is None:
+            for wid in self._scaled_workers():
+                checks.append((wid, lambda wid=wid: _scaled_worker_health(self.layout, wid)))
+        for name, check in checks:
             if only is not None and name not in only:
                 continue
             if self._process(name) is None:
@@ -372,6 +393,8 @@ class NativeRuntime:
             self._stop(name)
         for pidfile in self.layout.run.glob("worker-*.pid"):  # workers beyond MinWorkers
             self._stop(pidfile.stem)
+        for marker in self.layout.run.glob("worker-*.retiring"):  # the autoscaler's
+            marker.unlink(missing_ok=True)
         for name in reversed(self._infra_names()):
             if self._process(name):
                 progress(f"stopping {name}")
@@ -384,7 +407,14 @@ class NativeRuntime:
         created = (self.layout.environment / STATE_FILE).exists()
         components = self._health()
         name = spec_module.load(environment_file()).name
-        return EnvironmentStatus(name, overall_status(components, created), self.name, components)
+        workers = None
+        if self._process("autoscaler") is not None:
+            from emulator.autoscaler.service import read_state
+
+            workers = read_state(self.layout.environment)
+        return EnvironmentStatus(
+            name, overall_status(components, created), self.name, components, workers
+        )
 
     def logs(self, component: str | None, follow: bool) -> int:
         files = sorted(self.layout.logs.glob("*.log"))
@@ -405,6 +435,19 @@ class NativeRuntime:
             capture_output=capture,
             text=True,
         )
+
+
+def _scaled_worker_health(layout: Layout, wid: str, starting_s: float = 60) -> str:
+    if (layout.run / f"{wid}.retiring").exists():
+        return "retiring: finishing its running tasks"
+    try:
+        return health.worker(wid)
+    except Exception:
+        # Just started by the autoscaler: not answering yet is no fault of the environment.
+        pidfile = layout.run / f"{wid}.pid"
+        if pidfile.exists() and time.time() - pidfile.stat().st_mtime < starting_s:
+            return "starting"
+        raise
 
 
 def _kill_group_leftovers(pgid: int) -> None:

@@ -90,6 +90,25 @@ def worker(worker_id: str | None = None) -> str:
     return "answered ping"
 
 
+def autoscaler() -> str:
+    """The autoscaler recorded a decision lately (it does so every round)."""
+    import time
+    from pathlib import Path
+
+    from emulator.autoscaler.service import read_state
+
+    record = read_state(Path(os.environ["MWAA_LOCAL_STATE_DIR"]))
+    if record is None:
+        raise RuntimeError("no decision recorded yet")
+    age = time.time() - record["time"]
+    if age > HEARTBEAT_LIMIT_S:
+        raise RuntimeError(f"last decision {age:.0f} s ago")
+    return (
+        f"workers {record['current']} (wanted {record['wanted']}), "
+        f"{record['busy']} queued+running, queue depth {record['queue_depth']}"
+    )
+
+
 def tcp(url: str) -> str:
     parsed = urlparse(url)
     with socket.create_connection((parsed.hostname, parsed.port), timeout=3):
@@ -105,6 +124,7 @@ CHECKS: dict[str, Callable[[], str]] = {
     "api": api,
     "scheduler": scheduler,
     "worker": worker,
+    "autoscaler": autoscaler,
 }
 
 

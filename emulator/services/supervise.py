@@ -22,7 +22,9 @@ from emulator.environment import spec as spec_module
 from emulator.services.context import ServiceContext
 
 POLL_S = 2.0
-STOP_GRACE_S = 120  # a Celery worker finishes its running tasks on SIGTERM
+# A Celery worker finishes its running tasks on SIGTERM; a worker the autoscaler retires gets
+# MWAA_LOCAL_SCALE_IN_GRACE_S (120 s, as on MWAA) to do so.
+STOP_GRACE_S = max(120.0, float(os.environ.get("MWAA_LOCAL_SCALE_IN_GRACE_S", 120)))
 
 
 def component_id(service: str) -> str:

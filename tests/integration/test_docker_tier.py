@@ -32,6 +32,8 @@ PORTS = {
 COMPOSE_PROJECT = "mwaa-local-dockertest"
 DAG = "example_bash_python"
 RUN_TIMEOUT_S = 180
+# The autoscaler's idle window here (MWAA's is 120 s).
+IDLE_WINDOW_S = 20
 # Every long-running service of docker-compose.yml, with MinWorkers (1) workers.
 COMPONENTS = {
     s.name for s in topology.load(PROJECT / "docker-compose.yml") if s.kind != "oneshot"
@@ -73,6 +75,7 @@ def tier(request: pytest.FixtureRequest):
         "MWAA_LOCAL_S3_PORT": str(PORTS["s3"]),
         "MWAA_LOCAL_POSTGRES_PORT": str(PORTS["postgres"]),
         "MWAA_LOCAL_REDIS_PORT": str(PORTS["redis"]),
+        "MWAA_LOCAL_SCALE_IN_IDLE_S": str(IDLE_WINDOW_S),
     }
     try:
         with pytest.MonkeyPatch.context() as patch:
@@ -232,6 +235,84 @@ def test_mwaa_api_in_containers(tier: Tier) -> None:
     with opener.open(request, timeout=60) as page:
         assert page.url.endswith("/home")
         assert DAG in page.read().decode()
+
+
+def _worker_containers() -> dict[str, dict[str, str]]:
+    """worker-N -> labels, for the running worker containers of the test's compose project."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        found = client.containers.list(
+            filters={
+                "label": [
+                    f"com.docker.compose.project={COMPOSE_PROJECT}",
+                    "com.docker.compose.service=worker",
+                ]
+            }
+        )
+        number = "com.docker.compose.container-number"
+        return {f"worker-{c.labels[number]}": c.labels for c in found}
+    finally:
+        client.close()
+
+
+def _workers_in_status(tier: Tier) -> dict[str, bool]:
+    return {
+        c["name"]: c["healthy"]
+        for c in tier.env.status()["Components"]
+        if c["name"].startswith("worker-")
+    }
+
+
+def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
+    """The Docker backend: 15 running task instances want ceil(15 / 5) = 3 workers on mw1.small
+    (MaxWorkers 3); once there are none for the idle window, back to MinWorkers (1)."""
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host="127.0.0.1",
+        port=PORTS["postgres"],
+        user="airflow",
+        password="airflow",
+        dbname="airflow",
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            # Running task instances of a DAG the scheduler does not know: it leaves them be.
+            for i in range(15):
+                cur.execute(
+                    "insert into task_instance (task_id, dag_id, execution_date, state, pool, "
+                    "pool_slots, try_number, max_tries) values (%s, 'autoscale_probe', now(), "
+                    "'running', 'default_pool', 1, 1, 0)",
+                    (f"probe_{i:02d}",),
+                )
+        wait_until(
+            lambda: _workers_in_status(tier) == {f"worker-{n}": True for n in (1, 2, 3)},
+            240,
+            "3 healthy workers",
+            interval=2,
+        )
+        containers = _worker_containers()
+        assert set(containers) == {"worker-1", "worker-2", "worker-3"}
+        assert containers["worker-3"].get("mwaa-local.autoscaled") == "true"
+        assert containers["worker-3"]["mwaa-local.kind"] == "service"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("delete from task_instance where dag_id = 'autoscale_probe'")
+        conn.close()
+    wait_until(
+        lambda: set(_worker_containers()) == {"worker-1"},
+        IDLE_WINDOW_S + 150,
+        "scale-in to 1 worker container",
+        interval=2,
+    )
+    status = tier.env.status()
+    assert {c["name"] for c in status["Components"]} == COMPONENTS
+    log = tier.env.run("logs", "autoscaler", timeout=60).stdout
+    assert "scale out 1 -> 3" in log, log[-2000:]
+    assert "scale in 3 -> 1" in log, log[-2000:]
 
 
 def test_down_keeps_the_state_and_up_brings_it_back(tier: Tier) -> None:

@@ -147,6 +147,7 @@ def test_down_leaves_nothing_running_and_up_keeps_history(native_env) -> None:
     wait_until(lambda: env.status()["Status"] == "AVAILABLE", 60, "AVAILABLE after restart")
     # The API's state (here a tag set before the restart) is kept too.
     assert _mwaa().list_tags_for_resource(ResourceArn=ARN)["Tags"]["restart"] == "survived"
+    _mwaa().untag_resource(ResourceArn=ARN, tagKeys=["restart"])  # others share this env
 
 
 def _up_with(tmp_path: Path, changes: dict) -> tuple[subprocess.CompletedProcess, Path]:

@@ -1,0 +1,229 @@
+"""Autoscaling on the native runtime, for real: mw1.small (5 tasks per worker), MinWorkers 1,
+MaxWorkers 3, a short idle window. A burst of 30 parallel tasks brings up 3 workers and every
+task succeeds; a long task on a worker chosen for removal still succeeds; once idle, the
+environment is back to 1 worker."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import psutil
+import pytest
+
+from emulator.autoscaler.service import read_state
+from tests.conftest import Env, make_state_dir, wait_until
+
+pytestmark = pytest.mark.native
+
+# Ports of its own (not the native tier's, the Docker tier's nor the benches').
+PORTS = {
+    "web": 47080,
+    "https": 47443,
+    "airflow": 47081,
+    "s3": 47900,
+    "postgres": 47433,
+    "redis": 47380,
+}
+IDLE_WINDOW_S = 20
+BURST = "autoscale_burst"
+LONG = "autoscale_long"
+LONG_TASK_S = 45
+
+DAGS = f'''
+from datetime import datetime
+
+from airflow import DAG
+from airflow.operators.bash_operator import BashOperator
+
+ARGS = {{"owner": "test", "start_date": datetime(2020, 1, 1), "retries": 0}}
+
+with DAG("{BURST}", default_args=ARGS, schedule_interval=None, concurrency=32) as burst:
+    for i in range(30):
+        BashOperator(task_id=f"sleep_{{i:02d}}", bash_command="sleep 5")
+
+with DAG("{LONG}", default_args=ARGS, schedule_interval=None) as long_dag:
+    BashOperator(task_id="long", bash_command="sleep {LONG_TASK_S}")
+'''
+
+SPEC = {
+    "Name": "mwaa-local",
+    "AirflowVersion": "1.10.12",
+    "EnvironmentClass": "mw1.small",
+    "MinWorkers": 1,
+    "MaxWorkers": 3,
+    "SourceBucketArn": "arn:aws:s3:::airflow-mwaa-local",
+    "DagS3Path": "dags",
+    "AirflowConfigurationOptions": {
+        "core.parallelism": "32",
+        "core.dag_concurrency": "32",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def scaling_env():
+    home = make_state_dir("mwaa-local-autoscale-")
+    dags = home / "test-dags"
+    dags.mkdir()
+    (dags / "autoscale_dags.py").write_text(DAGS)
+    spec = home / "environment.json"
+    spec.write_text(json.dumps(SPEC))
+    env = Env(
+        home,
+        PORTS,
+        {
+            "MWAA_LOCAL_ENVIRONMENT_FILE": str(spec),
+            "MWAA_LOCAL_DAGS_FOLDER": str(dags),
+            "MWAA_LOCAL_SCALE_IN_IDLE_S": str(IDLE_WINDOW_S),
+        },
+    )
+    up = env.run("up", "--runtime", "native")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield env
+    finally:
+        env.run("down")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _db(env: Env):
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host="127.0.0.1",
+        port=env.ports["postgres"],
+        user="airflow",
+        password="airflow",
+        dbname="airflow",
+    )
+    conn.autocommit = True
+    return conn
+
+
+def _states(env: Env, dag_id: str) -> dict[str, int]:
+    with _db(env) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select coalesce(state, 'none'), count(*) from task_instance where dag_id = %s "
+            "group by 1",
+            (dag_id,),
+        )
+        return dict(cur.fetchall())
+
+
+def _live_workers(env: Env) -> list[str]:
+    """Worker processes of this environment, from the native runtime's pid files."""
+    live = []
+    for pidfile in sorted((env.home / "run").glob("worker-*.pid")):
+        try:
+            pid, started = pidfile.read_text().split()
+            proc = psutil.Process(int(pid))
+            if abs(proc.create_time() - float(started)) <= 1 and proc.is_running():
+                live.append(pidfile.stem)
+        except (ValueError, OSError, psutil.Error):
+            continue
+    return live
+
+
+def _decision(env: Env) -> dict:
+    return read_state(env.home / "environment") or {}
+
+
+def _trigger(env: Env, dag_id: str) -> None:
+    # The scheduler needs a moment to find the new DAG file: unpause fails until it has.
+    wait_until(
+        lambda: env.run("airflow", "unpause", dag_id, timeout=120).returncode == 0,
+        120,
+        f"{dag_id} to be known",
+        interval=2,
+    )
+    env.airflow("trigger_dag", dag_id)
+
+
+def _node_running(env: Env, dag_id: str) -> str | None:
+    """The Celery worker (worker-N) that runs a task of `dag_id` right now."""
+    from celery import Celery
+
+    app = Celery(broker=f"redis://127.0.0.1:{env.ports['redis']}/0")
+    active = app.control.inspect(timeout=2.0).active() or {}
+    for node, tasks in active.items():
+        if any(dag_id in json.dumps(task, default=str) for task in tasks):
+            return node.split("@", 1)[1]
+    return None
+
+
+def test_burst_scales_out_tasks_succeed_and_idle_scales_in(scaling_env: Env, monkeypatch) -> None:
+    env = scaling_env
+    assert _live_workers(env) == ["worker-1"]
+    status = env.status()
+    assert status["Status"] == "AVAILABLE"
+    assert status["Workers"]["wanted"] == 1
+    assert "autoscaler" in {c["name"] for c in status["Components"]}
+
+    # 30 parallel tasks on mw1.small (5 per worker): ceil(30 / 5) = 6, clamped to MaxWorkers 3.
+    _trigger(env, BURST)
+    most = wait_until(
+        lambda: len(_live_workers(env)) >= 3 and _live_workers(env),
+        180,
+        "3 workers",
+        interval=0.5,
+    )
+    assert most == ["worker-1", "worker-2", "worker-3"]
+    status = env.status()
+    names = {c["name"] for c in status["Components"]}
+    assert {"worker-1", "worker-2", "worker-3"} <= names
+    assert status["Workers"]["wanted"] == 3
+    wait_until(
+        lambda: _states(env, BURST).get("success") == 30 or _failed(env, BURST),
+        300,
+        "all 30 tasks of the burst to finish",
+        interval=2,
+    )
+    assert _states(env, BURST) == {"success": 30}
+    assert len(_live_workers(env)) == 3, "scaled in before the idle window"
+
+    # A long task on a worker chosen for removal: it stops taking tasks, finishes this one.
+    _trigger(env, LONG)
+    node = wait_until(lambda: _node_running(env, LONG), 120, "the long task to run", interval=1)
+    monkeypatch.setenv("MWAA_LOCAL_HOME", str(env.home))
+    from emulator.autoscaler.process_backend import ProcessBackend
+
+    backend = ProcessBackend(f"redis://127.0.0.1:{env.ports['redis']}/0", grace_s=120)
+    retired_at = time.monotonic()
+    backend.retire(node, "default")
+    wait_until(
+        lambda: _states(env, LONG).get("success") == 1 or _failed(env, LONG),
+        LONG_TASK_S + 120,
+        "the long task to finish",
+        interval=1,
+    )
+    assert _states(env, LONG) == {"success": 1}, "the retired worker's task did not succeed"
+    assert time.monotonic() - retired_at > 5, "the task was over before its worker was retired"
+    wait_until(lambda: node not in _live_workers(env), 60, f"{node} to exit after its task")
+
+    # Idle for the window: back to MinWorkers.
+    remaining = wait_until(
+        lambda: len(_live_workers(env)) == 1 and _live_workers(env),
+        IDLE_WINDOW_S + 150,
+        "scale-in to 1 worker",
+        interval=1,
+    )
+    assert len(remaining) == 1
+    decision = wait_until(
+        lambda: (d := _decision(env)).get("current") == 1 and not d["retiring"] and d,
+        30,
+        "the autoscaler to record 1 worker",
+    )
+    assert decision["wanted"] == 1
+    log = (env.home / "logs" / "autoscaler.log").read_text()
+    assert "scale out 1 -> 3" in log
+    assert "scale in 3 -> 1" in log or "scale in 2 -> 1" in log
+    assert f"idle window {IDLE_WINDOW_S} s" in log
+    text = env.run("status").stdout
+    assert "workers: 1 running, 1 wanted" in text
+
+
+def _failed(env: Env, dag_id: str) -> bool:
+    states = _states(env, dag_id)
+    return bool(states.get("failed") or states.get("upstream_failed"))
