@@ -126,6 +126,9 @@ def run_dag_to_success(env: Env, dag_id: str, timeout: float = 240) -> str:
     return run_id
 
 
+# Test and bench ports stay below 32768, out of Linux's ephemeral range (32768-60999): an
+# outgoing connection can never be holding one when a server wants it.
+
 # IAM as the tests model it: which access key may log in as which Airflow role.
 ACCESS = {
     "AKIDVIEWER": {

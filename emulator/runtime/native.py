@@ -325,9 +325,11 @@ class NativeRuntime:
                 return
             dead = [c.name for c in pending if c.state == "stopped"]
             if dead:
+                log = self.layout.logs / f"{dead[0]}.log"
+                tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:])
                 raise UpError(
-                    f"{', '.join(dead)} exited; see `mwaa-local logs {dead[0]}` "
-                    f"({self.layout.logs / (dead[0] + '.log')})"
+                    f"{', '.join(dead)} exited; last lines of {log}:\n{tail}\n"
+                    f"More with `mwaa-local logs {dead[0]}`."
                 )
             if time.monotonic() > deadline:
                 raise UpError(

@@ -19,12 +19,12 @@ pytestmark = pytest.mark.native
 
 # Ports of its own (not the native tier's, the Docker tier's nor the benches').
 PORTS = {
-    "web": 47080,
-    "https": 47443,
-    "airflow": 47081,
-    "s3": 47900,
-    "postgres": 47433,
-    "redis": 47380,
+    "web": 21080,
+    "https": 21443,
+    "airflow": 21081,
+    "s3": 21900,
+    "postgres": 21433,
+    "redis": 21380,
 }
 IDLE_WINDOW_S = 20
 BURST = "autoscale_burst"

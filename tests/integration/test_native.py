@@ -23,12 +23,12 @@ pytestmark = pytest.mark.native
 
 PORTS = NATIVE_PORTS
 OTHER_PORTS = {
-    "web": 38080,
-    "https": 38443,
-    "airflow": 38081,
-    "s3": 39000,
-    "postgres": 35433,
-    "redis": 36380,
+    "web": 22080,
+    "https": 22443,
+    "airflow": 22081,
+    "s3": 22900,
+    "postgres": 22433,
+    "redis": 22380,
 }
 DAG = "example_bash_python"
 
