@@ -6,7 +6,7 @@ SERVERS_VENV := .venv-servers
 MWAA := $(VENV)/bin/mwaa-local
 RUNTIME ?= auto
 
-.PHONY: up down status logs clean test lint venv bench
+.PHONY: up down status logs clean test lint venv bench deploy test-requirements
 
 venv: $(VENV)/.installed $(SERVERS_VENV)/.installed
 
@@ -42,11 +42,19 @@ clean: venv
 	@$(MWAA) clean
 
 lint: venv
-	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale
+	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale bench/dag_sync
 
 test: venv
-	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale
+	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale bench/dag_sync
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# Upload dags/, plugins/ and requirements/requirements.txt, then update the environment.
+deploy: venv
+	@$(MWAA) deploy $(DEPLOY_ARGS)
+
+# Install requirements/requirements.txt as MWAA would, into a throwaway folder.
+test-requirements: venv
+	@$(MWAA) test-requirements
+
 bench: venv
-	@for b in bench/startup bench/cli_latency bench/autoscale; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+	@for b in bench/startup bench/cli_latency bench/autoscale bench/dag_sync; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

@@ -168,6 +168,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from emulator.api.app import serve
 
         serve(ctx)
+    elif args.service == "watcher":
+        from emulator.watcher import service as watcher
+
+        return watcher.run(ctx)
     elif args.service == "autoscaler":
         from emulator.autoscaler import service as autoscaler
 
@@ -207,6 +211,97 @@ def _cmd_health(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_test_requirements(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from emulator.settings import project_dir
+    from emulator.watcher import requirements
+
+    project = project_dir()
+    file = project / args.file  # an absolute --file stays as it is
+    if not file.is_file():
+        print(f"mwaa-local: {file}: no such file", file=sys.stderr)
+        return 2
+    plugins = project / "plugins"
+    with tempfile.TemporaryDirectory(prefix="mwaa-local-test-requirements-") as scratch:
+        _progress(
+            f"installing {file} into a throwaway environment with the platform's constraints"
+            + (
+                f" (--find-links {requirements.PLATFORM_PLUGINS} means {plugins})"
+                if plugins.is_dir()
+                else ""
+            )
+        )
+        started = time.monotonic()
+        result = requirements.install(
+            file,
+            Path(scratch) / "packages",
+            Path(scratch) / "requirements_install.log",
+            plugins_dir=plugins if plugins.is_dir() else None,
+        )
+        took = time.monotonic() - started
+        if result.ok:
+            print(f"requirements OK: {result.summary} ({took:.1f} s)")
+            return 0
+        print(f"requirements FAILED: {result.summary} ({took:.1f} s)", file=sys.stderr)
+        print("--- last lines of pip's output:", file=sys.stderr)
+        for line in result.log.read_text(errors="replace").splitlines()[-30:]:
+            print(f"    {line}", file=sys.stderr)
+    print(
+        "mwaa-local: fix the file and run `make test-requirements` again; on MWAA the "
+        "install would fail the same way (log stream requirements_install) and Airflow "
+        "would start without these packages",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from emulator import deploy
+    from emulator.environment import spec
+    from emulator.settings import environment_file, project_dir
+
+    try:
+        environment = spec.load(environment_file())
+    except spec.SpecError as exc:
+        print(f"mwaa-local: {environment_file().name}: {exc}", file=sys.stderr)
+        return 2
+    s3, mwaa = deploy.clients(Ports.load())
+    _progress(f"deploying {project_dir()} to s3://{environment.bucket} ({environment.name})")
+    try:
+        result = deploy.deploy(
+            s3,
+            mwaa,
+            environment,
+            project_dir(),
+            update=not args.no_update,
+            wait=args.wait,
+            say=lambda line: print(f"  {line}", flush=True),
+        )
+    except (deploy.DeployError, ClientError) as exc:
+        print(f"mwaa-local: deploy stopped: {exc}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        print(
+            f"mwaa-local: deploy stopped: {exc}; is the environment running? (`make up`)",
+            file=sys.stderr,
+        )
+        return 1
+    if not result.changes:
+        print("  nothing changed")
+    if result.update and not args.wait:
+        _progress("the environment is UPDATING; `mwaa-local status` shows when it is done")
+    if result.error:
+        print(f"mwaa-local: {result.status}: {result.error}", file=sys.stderr)
+        return 1
+    if result.status:
+        _progress(f"environment {environment.name} is {result.status}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mwaa-local", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=_cmd_status)
 
     logs = sub.add_parser("logs", help="a component's log (all components without a name)")
-    logs.add_argument("component", nargs="?")
+    logs.add_argument(
+        "component", nargs="?", help="a component, or `requirements` for pip's install log"
+    )
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=_cmd_logs)
 
@@ -261,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one service in the foreground (used by both runtimes)")
     run.add_argument(
-        "service", help="init, api, webserver, scheduler, worker, autoscaler or airflow"
+        "service", help="init, api, webserver, scheduler, worker, watcher, autoscaler or airflow"
     )
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(func=_cmd_run)
@@ -269,6 +366,29 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="check one component (exit 0 when healthy)")
     health.add_argument("component")
     health.set_defaults(func=_cmd_health)
+    deploy = sub.add_parser(
+        "deploy",
+        help="upload dags/, plugins/ (as plugins.zip) and requirements/requirements.txt to the "
+        "bucket, then update the environment if plugins or requirements changed",
+    )
+    deploy.add_argument(
+        "--wait", action="store_true", help="wait until the update ends (at most 20 minutes)"
+    )
+    deploy.add_argument(
+        "--no-update", action="store_true", help="upload only; do not call UpdateEnvironment"
+    )
+    deploy.set_defaults(func=_cmd_deploy)
+
+    test_requirements = sub.add_parser(
+        "test-requirements",
+        help="install requirements.txt into a throwaway folder with the platform's constraints",
+    )
+    test_requirements.add_argument(
+        "--file",
+        default="requirements/requirements.txt",
+        help="the file to test, relative to the project folder (default: %(default)s)",
+    )
+    test_requirements.set_defaults(func=_cmd_test_requirements)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -107,11 +108,108 @@ def wait_until(
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
+def mwaa_client(ports: dict[str, int], key: str = "AKIDTEST", secret: str = "secret"):
+    """boto3's MWAA client pointed at an environment, as `mwaa-local env` would set it up."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "mwaa",
+        endpoint_url=f"http://127.0.0.1:{ports['web']}",
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(inject_host_prefix=False),
+    )
+
+
+def s3_client(ports: dict[str, int]):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{ports['s3']}",
+        region_name="us-east-1",
+        aws_access_key_id="mwaa-local",
+        aws_secret_access_key="mwaa-local-s3-key",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+
+
+@contextlib.contextmanager
+def s3_server(data: Path, port: int):
+    """The project's S3 server (serve.py, as the native runtime runs it) on its own; yields
+    (a boto3 client for it, its process)."""
+    import boto3
+    from botocore.config import Config
+
+    from emulator.runtime import servers
+
+    if not (servers.servers_venv() / ".installed").exists():
+        pytest.skip("needs .venv-servers (make venv)")
+    launch = servers.s3(data, port)
+    process = subprocess.Popen(
+        launch.argv,
+        env={**os.environ, **launch.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1},
+            connect_timeout=2,
+            read_timeout=5,
+        ),
+    )
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            pytest.fail("the S3 server exited at start")
+        try:
+            client.list_buckets()
+        except Exception:  # noqa: BLE001 - any failure means "not up yet"
+            return False
+        return True
+
+    try:
+        wait_until(answers, 60, f"the S3 server on port {port}", interval=0.2)
+        yield client, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for_update(mwaa, name: str, timeout: float = 600) -> dict:
+    """Poll GetEnvironment until the status leaves UPDATING; the environment then."""
+
+    def finished():
+        env = mwaa.get_environment(Name=name)["Environment"]
+        return env if env["Status"] != "UPDATING" else None
+
+    return wait_until(finished, timeout, f"the update of {name} to finish", interval=1)
+
+
 def run_dag_to_success(env: Env, dag_id: str, timeout: float = 240) -> str:
     """Unpause, trigger and wait for the run to succeed; returns the run id."""
     env.airflow("unpause", dag_id)
     run_id = f"test_{time.time_ns()}"
-    env.airflow("trigger_dag", dag_id, "--run_id", run_id)
+    # A trigger needs the DAG serialized by the scheduler, which a new file waits for.
+    wait_until(
+        lambda: env.run("airflow", "trigger_dag", dag_id, "--run_id", run_id).returncode == 0,
+        120,
+        f"the scheduler to know {dag_id} (trigger_dag to succeed)",
+        interval=1,
+    )
 
     def state() -> str | None:
         out = env.airflow("list_dag_runs", dag_id)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 from urllib.parse import unquote
 
+from botocore.exceptions import ClientError
 from flask import Blueprint, current_app, jsonify, request
 
 from emulator.api.auth import ROLES, authenticate
@@ -15,8 +17,11 @@ from emulator.api.errors import (
     ValidationException,
 )
 from emulator.api.store import EnvironmentRecord, Store
-from emulator.api.updates import start_update
+from emulator.api.updates import failed_update, start_update
 from emulator.environment import spec as spec_module
+from emulator.watcher import artifacts
+from emulator.watcher.s3 import client as s3_client
+from emulator.watcher.s3 import versioning_enabled as s3_versioning_enabled
 
 blueprint = Blueprint("control_plane", __name__)
 
@@ -275,8 +280,58 @@ def update_environment(name: str):
             "Upgrading Apache Airflow is not supported for 1.10.12 environments."
         )
     new_spec = _validated({**record.spec, **changes, "Name": name})
-    start_update(_store(), name, new_spec, current_app.config["ON_SPEC_APPLIED"])
+    if new_spec["SourceBucketArn"] != record.spec["SourceBucketArn"]:
+        _check_bucket(new_spec)
+    prepare = _artifacts_for(record.spec, new_spec)
+    start_update(_store(), name, new_spec, current_app.config["ON_SPEC_APPLIED"], prepare)
     return jsonify(Arn=arn(name))
+
+
+def _check_bucket(spec: dict[str, Any]) -> None:
+    """MWAA's bucket rules beyond the ARN's pattern: the bucket exists and is versioned."""
+    ctx = current_app.config["CONTEXT"]
+    bucket = spec_module.validate(spec).bucket
+    try:
+        enabled = s3_versioning_enabled(s3_client(ctx.infra), bucket)
+    except ClientError as exc:
+        raise ValidationException(
+            f"Unable to access bucket {bucket}: {exc.response['Error'].get('Code')}"
+        ) from None
+    if not enabled:
+        raise ValidationException(
+            f"The bucket {bucket} does not have versioning enabled. MWAA needs it to pin "
+            "plugins.zip and requirements.txt by object version: enable it (aws s3api "
+            f"put-bucket-versioning --bucket {bucket} --versioning-configuration "
+            "Status=Enabled) and try again."
+        )
+
+
+ARTIFACT_FIELDS = (
+    ("PluginsS3Path", "PluginsS3ObjectVersion"),
+    ("RequirementsS3Path", "RequirementsS3ObjectVersion"),
+)
+
+
+def _artifacts_for(old: dict[str, Any], new: dict[str, Any]):
+    """Check the plugins/requirements versions `new` names (refusing unreadable ones now, as
+    MWAA does) and return what stages them, or None when they did not change."""
+    fields = [f for pair in ARTIFACT_FIELDS for f in pair]
+    if all(old.get(f) == new.get(f) for f in fields):
+        return None
+    ctx = current_app.config["CONTEXT"]
+    s3 = s3_client(ctx.infra)
+    for path_key, version_key in ARTIFACT_FIELDS:
+        if new.get(path_key) and not new.get(version_key):
+            # No version given: the latest one, pinned from now on.
+            latest = artifacts.latest_version(s3, ctx.spec.bucket, new[path_key])
+            if latest is None:
+                raise ValidationException(f"Unable to read file {new[path_key]}")
+            new[version_key] = latest
+    spec = spec_module.validate(new)
+    problem = artifacts.check_versions(s3, spec)
+    if problem:
+        raise ValidationException(problem)
+    return lambda: artifacts.stage(s3, spec, ctx.state_dir)
 
 
 @blueprint.route("/environments/<name>", methods=["PUT"])
@@ -291,7 +346,25 @@ def create_environment(name: str):
     if _store().get(name) is not None:
         raise ValidationException(f"Environment {name} already exists.")
     new_spec = _validated({**(request.get_json(silent=True) or {}), "Name": name})
-    _store().create(name, new_spec, "CREATING")
+    _check_bucket(new_spec)
+    prepare = _artifacts_for({}, new_spec)
+    store = _store()
+    # Services still running from before the delete restart onto the new definition once its
+    # plugins and requirements are staged: a generation above theirs says so, and the
+    # monitor waits for them before AVAILABLE.
+    running = max(store.live_components(name).values(), default=0)
+    store.create(name, new_spec, "CREATING", generation=running)
+
+    def stage_then_start() -> None:
+        try:
+            if prepare is not None:
+                prepare()
+        except artifacts.StagingError as exc:
+            store.update(name, status="CREATE_FAILED", last_update=failed_update(exc))
+            return
+        store.update(name, generation=running + 1)
+
+    threading.Thread(target=stage_then_start, name=f"create-{name}", daemon=True).start()
     return jsonify(Arn=arn(name))
 
 

@@ -100,14 +100,15 @@ class Store:
             cur.execute("select name from mwaa_local_environment order by name")
             return [r["name"] for r in cur.fetchall()]
 
-    def create(self, name: str, spec: dict[str, Any], status: str) -> bool:
+    def create(self, name: str, spec: dict[str, Any], status: str, generation: int = 1) -> bool:
         """Add an environment; False when one of that name exists already."""
         tags = spec.get("Tags") or {}
         with self._cursor() as cur:
             cur.execute(
-                "insert into mwaa_local_environment (name, spec, status, created_at, tags) "
-                "values (%s, %s, %s, %s, %s) on conflict (name) do nothing",
-                (name, json.dumps(spec), status, time.time(), json.dumps(tags)),
+                "insert into mwaa_local_environment "
+                "(name, spec, status, created_at, tags, generation) "
+                "values (%s, %s, %s, %s, %s, %s) on conflict (name) do nothing",
+                (name, json.dumps(spec), status, time.time(), json.dumps(tags), generation),
             )
             return cur.rowcount == 1
 

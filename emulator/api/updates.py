@@ -1,5 +1,6 @@
-"""Carrying out UpdateEnvironment: store the new definition, wait until every running service
-has restarted on it and is healthy, then AVAILABLE; otherwise roll back, UPDATE_FAILED."""
+"""Carrying out UpdateEnvironment: stage what the new definition needs, store it, wait until
+every running service has restarted on it and is healthy, then AVAILABLE; otherwise
+UPDATE_FAILED with the previous definition (and its plugins and requirements) kept."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from emulator.api.monitor import components_healthy
+from emulator.api.monitor import applied
 from emulator.api.store import Store
+from emulator.watcher.artifacts import StagingError
 
 APPLY_TIMEOUT_S = 600
 
@@ -21,10 +23,10 @@ def _last_update(status: str, started: float, error: dict[str, str] | None = Non
     return update
 
 
-def applied(store: Store, name: str, generation: int) -> bool:
-    """Every service seen lately runs `generation` and the environment is healthy."""
-    live = store.live_components(name)
-    return bool(live) and all(g >= generation for g in live.values()) and components_healthy()
+def failed_update(exc: StagingError, started: float | None = None) -> dict:
+    """LastUpdate of an operation whose plugins or requirements could not be staged."""
+    error = {"ErrorCode": exc.code, "ErrorMessage": str(exc)}
+    return _last_update("FAILED", started or time.time(), error)
 
 
 def start_update(
@@ -32,22 +34,29 @@ def start_update(
     name: str,
     new_spec: dict[str, Any],
     on_applied: Callable[[dict[str, Any]], None],
+    prepare: Callable[[], None] | None = None,
     timeout_s: float = APPLY_TIMEOUT_S,
 ) -> None:
-    """Record the update (UPDATING) and finish it in the background."""
+    """Record the update (UPDATING) and finish it in the background.
+
+    `prepare` stages what the new definition needs (plugins, requirements) while the services
+    keep running on the old one; if it fails the update ends UPDATE_FAILED and nothing
+    restarts.
+    """
     record = store.get(name)
     assert record is not None
     started = time.time()
     old_spec, generation = record.spec, record.generation + 1
-    store.update(
-        name,
-        spec=new_spec,
-        status="UPDATING",
-        generation=generation,
-        last_update=_last_update("PENDING", started),
-    )
+    store.update(name, status="UPDATING", last_update=_last_update("PENDING", started))
 
     def finish() -> None:
+        if prepare is not None:
+            try:
+                prepare()
+            except StagingError as exc:
+                store.update(name, status="UPDATE_FAILED", last_update=failed_update(exc, started))
+                return
+        store.update(name, spec=new_spec, generation=generation)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if applied(store, name, generation):

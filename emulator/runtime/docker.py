@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.environment import spec as spec_module
@@ -27,6 +28,7 @@ from emulator.runtime.base import (
     overall_status,
 )
 from emulator.settings import compose_file, environment_file, project_dir, state_dir
+from emulator.watcher.artifacts import requirements_log
 
 if TYPE_CHECKING:
     import docker
@@ -403,6 +405,12 @@ class DockerRuntime:
         )
 
     def logs(self, component: str | None, follow: bool) -> int:
+        if component == "requirements":
+            # Kept in the state volume by whichever service installed it; the api sees it.
+            api = next(svc for svc in topology.load(compose_file()) if svc.name == "api")
+            log = requirements_log(Path(api.environment["MWAA_LOCAL_STATE_DIR"]))
+            argv = ["exec", "-T", "api", "tail", "-n", "200", *(["-F"] if follow else []), str(log)]
+            return subprocess.run(self._compose_argv(*argv), env=self._env()).returncode
         args = ["logs"]
         if follow:
             args.append("--follow")

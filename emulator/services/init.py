@@ -5,16 +5,21 @@ It is idempotent: every `up` runs it, on a fresh or an existing environment.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
+from emulator.environment import spec as spec_module
 from emulator.environment import state
 from emulator.services import health
 from emulator.services.context import ServiceContext
+from emulator.watcher import artifacts
+from emulator.watcher.dag_sync import for_environment
+from emulator.watcher.plan import dag_prefix
+from emulator.watcher.s3 import client as s3_client
+from emulator.watcher.s3 import versioning_enabled
 
 WAIT_S = 120
 
@@ -69,20 +74,20 @@ def migrate_database(ctx: ServiceContext) -> None:
 
 
 def ensure_bucket(ctx: ServiceContext) -> None:
-    """The environment's bucket, with versioning on as MWAA requires."""
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=ctx.infra.s3_endpoint,
-        aws_access_key_id=ctx.infra.s3_access_key,
-        aws_secret_access_key=ctx.infra.s3_secret_key,
-        region_name=ctx.infra.region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-    )
+    """The environment's bucket: created with versioning on, or refused without it (MWAA
+    pins plugins.zip and requirements.txt by object version)."""
+    s3 = s3_client(ctx.infra)
     bucket = ctx.spec.bucket
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    elif not versioning_enabled(s3, bucket):
+        raise SystemExit(
+            f"init: bucket {bucket} does not have versioning enabled, which MWAA requires. "
+            f"Enable it (aws s3api put-bucket-versioning --bucket {bucket} "
+            "--versioning-configuration Status=Enabled) and run `make up` again."
+        )
 
 
 def register_environment(ctx: ServiceContext) -> None:
@@ -107,6 +112,77 @@ def register_environment(ctx: ServiceContext) -> None:
     marker.write_text(json.dumps(ctx.spec.data))
 
 
+def seed_bucket(ctx: ServiceContext) -> None:
+    """A fresh environment's bucket gets the project's dags/, plugins/ (zipped) and
+    requirements/requirements.txt, as `mwaa-local deploy` would upload them. Only once: from
+    then on the bucket is the source, and `mwaa-local deploy` sends local changes to it."""
+    from emulator import deploy
+
+    seed = os.environ.get("MWAA_LOCAL_SEED_DIR")
+    marker = ctx.state_dir / "bucket-seeded"
+    if not seed or marker.exists():
+        return
+    project, s3, spec = Path(seed), s3_client(ctx.infra), ctx.spec
+    prefix = dag_prefix(spec["DagS3Path"])
+    empty = s3.list_objects_v2(Bucket=spec.bucket, Prefix=prefix, MaxKeys=1)["KeyCount"] == 0
+    if empty and (project / "dags").is_dir():
+        deploy.sync_dags(s3, spec.bucket, spec["DagS3Path"], project / "dags", _say)
+    plugins = project / "plugins"
+    key = spec.get("PluginsS3Path")
+    if key and plugins.is_dir() and artifacts.latest_version(s3, spec.bucket, key) is None:
+        if any(p.is_file() for p in plugins.rglob("*")):
+            deploy.put_if_changed(s3, spec.bucket, key, deploy.deterministic_zip(plugins))
+            _say(f"+ {key}")
+    requirements = project / "requirements" / "requirements.txt"
+    key = spec.get("RequirementsS3Path")
+    if key and requirements.is_file() and artifacts.latest_version(s3, spec.bucket, key) is None:
+        deploy.put_if_changed(s3, spec.bucket, key, requirements.read_bytes())
+        _say(f"+ {key}")
+    marker.write_text("the bucket was seeded from the project once\n")
+
+
+def pin_and_stage(ctx: ServiceContext) -> None:
+    """Pin plugins.zip and requirements.txt to their latest versions when the definition names
+    a path without one (as CreateEnvironment does), and stage the versions it names.
+
+    A version that cannot be staged is reported and Airflow starts without it, as MWAA does
+    when a requirements install fails at creation.
+    """
+    from emulator.api.store import Store
+
+    store, s3 = Store(ctx.infra.db_url), s3_client(ctx.infra)
+    record = store.get(ctx.spec.name)
+    data = dict(record.spec)
+    for path_key, version_key in (
+        ("PluginsS3Path", "PluginsS3ObjectVersion"),
+        ("RequirementsS3Path", "RequirementsS3ObjectVersion"),
+    ):
+        if data.get(path_key) and not data.get(version_key):
+            latest = artifacts.latest_version(s3, ctx.spec.bucket, data[path_key])
+            if latest:
+                data[version_key] = latest
+                _say(f"{path_key} {data[path_key]} pinned to version {latest}")
+    if data != record.spec:
+        store.update(ctx.spec.name, spec=data)
+    spec = spec_module.validate(data)
+    try:
+        artifacts.stage(s3, spec, ctx.state_dir)
+    except artifacts.StagingError as exc:
+        _say(f"WARNING: {exc}; Airflow starts without it")
+
+
+def first_dag_sync(ctx: ServiceContext) -> None:
+    """The dags folder is filled before the scheduler starts (the watcher keeps it so)."""
+    sync = for_environment(
+        s3_client(ctx.infra), ctx.spec, Path(ctx.paths.dags_folder), ctx.state_dir
+    )
+    result = sync.run_once()
+    if result.error:
+        _say(f"WARNING: {result.error}; the watcher will retry")
+    else:
+        _say(f"dags folder synced ({len(result.fetched)} fetched, {len(result.deleted)} deleted)")
+
+
 def run(ctx: ServiceContext) -> None:
     state.load_or_create(ctx.state_dir)
     _say("waiting for PostgreSQL")
@@ -117,4 +193,7 @@ def run(ctx: ServiceContext) -> None:
     wait_for("s3")
     _say(f"bucket {ctx.spec.bucket} with versioning")
     ensure_bucket(ctx)
+    seed_bucket(ctx)
+    pin_and_stage(ctx)
+    first_dag_sync(ctx)
     _say("done")

@@ -56,7 +56,7 @@ def supervise(
     signal.signal(signal.SIGINT, _forward)
     while not stopping.is_set():
         generation, live = current(ctx, store)
-        child = subprocess.Popen(command(live), env=live.airflow_env())
+        child = subprocess.Popen(command(live), env=live.airflow_env(service))
         store.report_component(me, ctx.spec.name, generation)
         changed = False
         while child.poll() is None and not stopping.wait(POLL_S):

@@ -10,12 +10,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import NATIVE_PORTS, PROJECT, curl_cli, wait_until
+from tests.conftest import (
+    NATIVE_PORTS,
+    PROJECT,
+    curl_cli,
+    mwaa_client,
+    wait_for_update,
+    wait_until,
+)
 
 pytestmark = pytest.mark.native
 
@@ -26,14 +31,7 @@ AWS = PROJECT / ".venv-servers" / "bin" / "aws"
 
 @pytest.fixture(scope="module")
 def mwaa(native_env):
-    client = boto3.client(
-        "mwaa",
-        endpoint_url=WEB,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="secret",
-        config=Config(inject_host_prefix=False),
-    )
+    client = mwaa_client(NATIVE_PORTS)
     wait_until(
         lambda: client.get_environment(Name=NAME)["Environment"]["Status"] == "AVAILABLE",
         60,
@@ -292,11 +290,7 @@ def test_update_environment_applies_configuration(mwaa) -> None:
     assert answer["Arn"] == before["Arn"]
     assert mwaa.get_environment(Name=NAME)["Environment"]["Status"] == "UPDATING"
 
-    def finished():
-        env = mwaa.get_environment(Name=NAME)["Environment"]
-        return env if env["Status"] != "UPDATING" else None
-
-    env = wait_until(finished, 300, "the update to finish", interval=1)
+    env = wait_for_update(mwaa, NAME, 300)
     assert env["Status"] == "AVAILABLE"
     assert env["LastUpdate"]["Status"] == "SUCCESS"
     assert env["AirflowConfigurationOptions"]["webserver.navbar_color"] == "#ab12cd"
@@ -331,8 +325,8 @@ def test_delete_then_create_the_installation_environment(mwaa) -> None:
     assert created["Arn"].endswith(f"environment/{NAME}")
     wait_until(
         lambda: mwaa.get_environment(Name=NAME)["Environment"]["Status"] == "AVAILABLE",
-        60,
-        "the re-created environment to be AVAILABLE",
+        300,
+        "the re-created environment to be AVAILABLE (its services restart onto it)",
     )
 
 

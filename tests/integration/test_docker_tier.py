@@ -169,25 +169,31 @@ def test_webserver_answers_on_the_published_port(tier: Tier) -> None:
     assert b'name="password"' in body
 
 
-def test_example_dag_runs_through_celery(tier: Tier) -> None:
+def _run_to_success(tier: Tier, dag: str) -> tuple[str, str]:
+    """Unpause, trigger and wait for success inside the containers; (execution date, run id)."""
     # The DAG can be unpaused once the scheduler has put it into the metadata database.
     wait_until(
-        lambda: tier.runtime.airflow(["unpause", DAG]).returncode == 0,
+        lambda: tier.runtime.airflow(["unpause", dag]).returncode == 0,
         120,
-        f"the scheduler to register {DAG}",
+        f"the scheduler to register {dag}",
         interval=2,
     )
     execution = (datetime.now(UTC) - timedelta(seconds=5)).replace(microsecond=0).isoformat()
     run_id = f"dockertest_{execution.replace(':', '').replace('+', '_')}"
-    _airflow(tier, "trigger_dag", DAG, "--run_id", run_id, "--exec_date", execution)
+    _airflow(tier, "trigger_dag", dag, "--run_id", run_id, "--exec_date", execution)
 
     def finished() -> str | None:
-        result = tier.runtime.airflow(["dag_state", DAG, execution])
+        result = tier.runtime.airflow(["dag_state", dag, execution])
         state = _answer(result.stdout) if result.returncode == 0 else ""
         return state if state in ("success", "failed") else None
 
-    final = wait_until(finished, RUN_TIMEOUT_S, f"{DAG} run {run_id} to finish", interval=2)
-    assert final == "success", f"{DAG} run {run_id} ended {final}"
+    final = wait_until(finished, RUN_TIMEOUT_S, f"{dag} run {run_id} to finish", interval=2)
+    assert final == "success", f"{dag} run {run_id} ended {final}"
+    return execution, run_id
+
+
+def test_example_dag_runs_through_celery(tier: Tier) -> None:
+    execution, run_id = _run_to_success(tier, DAG)
     tasks = [line.strip() for line in _airflow(tier, "list_tasks", DAG).splitlines()]
     tasks = [t for t in tasks if t and not t.startswith("[")]
     assert len(tasks) >= 2, tasks
@@ -235,6 +241,41 @@ def test_mwaa_api_in_containers(tier: Tier) -> None:
     with opener.open(request, timeout=60) as page:
         assert page.url.endswith("/home")
         assert DAG in page.read().decode()
+
+
+def _list_dags(mwaa) -> set[str]:
+    import base64
+
+    token = mwaa.create_cli_token(Name="mwaa-local")
+    body = curl_cli(token["WebServerHostname"], token["CliToken"], "list_dags")
+    return set(base64.b64decode(body["stdout"]).decode().split())
+
+
+def test_bucket_feeds_the_containers(tier: Tier, tmp_path) -> None:
+    """The watcher container mirrors the bucket into the dags volume; deploy's plugins.zip and
+    requirements.txt reach the scheduler, the workers and the web server after an update."""
+    from tests.conftest import mwaa_client, s3_client, wait_for_update
+    from tests.integration.test_bucket import PLAIN_DAG, make_project
+
+    mwaa, s3 = mwaa_client(PORTS), s3_client(PORTS)
+    key = "dags/nested/deeper/docker_probe.py"
+    s3.put_object(Bucket="airflow-mwaa-local", Key=key, Body=PLAIN_DAG.format(dag_id="probe"))
+    wait_until(lambda: "probe" in _list_dags(mwaa), 60, "probe in list_dags", interval=1)
+    s3.delete_object(Bucket="airflow-mwaa-local", Key=key)
+    wait_until(lambda: "probe" not in _list_dags(mwaa), 60, "probe deleted", interval=1)
+
+    project = make_project(tmp_path, "docker")
+    deployed = tier.env.run("deploy", "--wait", MWAA_LOCAL_PROJECT_DIR=str(project))
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    _run_to_success(tier, "uses_plugin")  # plugin operator + a package from requirements.txt
+    log = tier.env.run("logs", "requirements", timeout=60).stdout
+    assert "mwaa_local_probe" in log or "mwaa-local-probe" in log, log[-2000:]
+
+    bad = s3.put_object(Bucket="airflow-mwaa-local", Key="plugins.zip", Body=b"not a zip")
+    mwaa.update_environment(Name="mwaa-local", PluginsS3ObjectVersion=bad["VersionId"])
+    failed = wait_for_update(mwaa, "mwaa-local")
+    assert failed["Status"] == "UPDATE_FAILED"
+    assert failed["LastUpdate"]["Error"]["ErrorCode"] == "INCORRECT_PLUGINS"
 
 
 def _worker_containers() -> dict[str, dict[str, str]]:
@@ -336,7 +377,7 @@ def test_down_keeps_the_state_and_up_brings_it_back(tier: Tier) -> None:
         }
     finally:
         client.close()
-    assert {"postgres-db", "mwaa-state", "airflow-logs"} <= kept, kept
+    assert {"postgres-db", "mwaa-state", "airflow-logs", "dags", "s3-data"} <= kept, kept
 
     up = tier.env.run("up", "--runtime", "docker", timeout=UP_TIMEOUT_S + 300)
     assert up.returncode == 0, f"mwaa-local up (again) failed:\n{up.stdout}\n{up.stderr}"

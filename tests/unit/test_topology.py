@@ -18,7 +18,6 @@ def test_native_sets_the_same_variables_as_compose() -> None:
     native_only = {
         "AIRFLOW_HOME",
         "MWAA_LOCAL_DAGS_FOLDER",
-        "MWAA_LOCAL_PLUGINS_FOLDER",
         "MWAA_LOCAL_WEB_HEALTH_URL",
         "MWAA_LOCAL_API_HEALTH_URL",
     }

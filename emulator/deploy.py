@@ -1,0 +1,340 @@
+"""`mwaa-local deploy`: the local project into the environment's bucket, as a user would do it
+with `aws s3 sync` and `aws mwaa update-environment`.
+
+Deciding is pure (digests and versions in, uploads, deletes and update parameters out); the
+rest is S3 and MWAA calls through ordinary boto3 clients, so a test can drive it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from emulator.environment.spec import EnvironmentSpec
+from emulator.settings import Ports
+from emulator.watcher.plan import dag_prefix, relative_path
+
+# Used when environment.json does not name them but the project has the folder or file.
+DEFAULT_PLUGINS_PATH = "plugins.zip"
+DEFAULT_REQUIREMENTS_PATH = "requirements.txt"
+# MWAA gives up on an update after about 20 minutes.
+WAIT_TIMEOUT_S = 1200
+# A zip entry's time is local and at least 1980; any fixed one keeps the bytes stable.
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+_SKIPPED_DIRS = {"__pycache__"}
+_SKIPPED_SUFFIXES = (".pyc",)
+
+
+class DeployError(Exception):
+    """Deploying stopped; what was already uploaded stays (as with a partial `aws s3 sync`)."""
+
+
+@dataclass(frozen=True)
+class DagPlan:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def uploads(self) -> list[str]:
+        return sorted(self.added + self.changed)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.deleted)
+
+
+@dataclass
+class DeployResult:
+    changes: list[str] = field(default_factory=list)  # "+ dags/x.py", "~ plugins.zip (...)"
+    update: dict[str, str] = field(default_factory=dict)  # UpdateEnvironment's parameters
+    status: str | None = None  # the status --wait ended on
+    error: str | None = None  # LastUpdate's error, or why waiting stopped
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def md5_hex(data: bytes) -> str:
+    # S3's ETag of a single-part upload; a digest to compare with, not a security measure.
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def etag_md5(etag: str) -> str:
+    """An ETag without its quotes (a multipart one, "md5-N", never equals an MD5)."""
+    return etag.strip('"')
+
+
+def _walk(folder: Path) -> tuple[list[str], list[str]]:
+    """Relative POSIX paths of the folders and files under `folder`, without bytecode."""
+    dirs: list[str] = []
+    files: list[str] = []
+    for root, subdirs, names in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
+        base = Path(root).relative_to(folder)
+        dirs.extend((base / d).as_posix() for d in subdirs)
+        files.extend(
+            (base / n).as_posix()
+            for n in names
+            if not n.endswith(_SKIPPED_SUFFIXES) and (Path(root) / n).is_file()
+        )
+    return sorted(dirs), sorted(files)
+
+
+def local_digests(folder: Path) -> dict[str, str]:
+    """Relative path -> MD5 of every file under `folder` (any type, nested folders)."""
+    return {path: md5_hex((folder / path).read_bytes()) for path in _walk(folder)[1]}
+
+
+def plan_dags(local: dict[str, str], remote: dict[str, str]) -> DagPlan:
+    """Mirror `local` onto `remote` (both relative path -> MD5): upload new and changed files,
+    delete what is gone locally. `remote` must come from a complete listing."""
+    return DagPlan(
+        added=sorted(p for p in local if p not in remote),
+        changed=sorted(p for p, md5 in local.items() if p in remote and remote[p] != md5),
+        deleted=sorted(p for p in remote if p not in local),
+    )
+
+
+def deterministic_zip(folder: Path) -> bytes:
+    """plugins.zip of `folder`, byte for byte the same for the same content.
+
+    Paths are relative to the folder, so its top-level folders are the zip's, as MWAA expects
+    (`cd plugins; zip -r plugins.zip .`). Entries are sorted, with a fixed date and
+    permissions (only a file's executable bit is kept), and no `__pycache__` or `.pyc`.
+    """
+    dirs, files = _walk(folder)
+    entries = [(d + "/", None) for d in dirs] + [(f, folder / f) for f in files]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, source in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+            info.create_system = 3  # Unix, wherever it is built, so the modes below count
+            if source is None:
+                info.external_attr = (0o040755 << 16) | 0x10  # 0x10: MS-DOS directory flag
+                archive.writestr(info, b"")
+                continue
+            executable = os.access(source, os.X_OK)
+            info.external_attr = (0o100755 if executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, source.read_bytes(), compresslevel=6)
+    return buffer.getvalue()
+
+
+def plan_update(current: dict[str, Any], wanted: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """UpdateEnvironment's parameters for what differs: `wanted` maps "Plugins" or
+    "Requirements" to (S3 path, object version); a changed one sends both its path and
+    version, the pair MWAA reads together."""
+    params: dict[str, str] = {}
+    for kind, (path, version) in sorted(wanted.items()):
+        if current.get(f"{kind}S3Path") != path or current.get(f"{kind}S3ObjectVersion") != version:
+            params[f"{kind}S3Path"] = path
+            params[f"{kind}S3ObjectVersion"] = version
+    return params
+
+
+# --- I/O ---------------------------------------------------------------------------------
+
+
+def list_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
+    """Relative path -> MD5 (from the ETag) of every object under `prefix`.
+
+    Any error raises: planning deletions from a partial listing would delete good files.
+    Folder markers and names the watcher would not sync either are left out (and so kept).
+    """
+    remote: dict[str, str] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            path = relative_path(item["Key"], prefix)
+            if path is not None:
+                remote[path] = etag_md5(item["ETag"])
+    return remote
+
+
+def _latest(s3: Any, bucket: str, key: str) -> tuple[str | None, str | None]:
+    """(MD5, VersionId) of the object's latest version; (None, None) when there is none."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None, None
+        raise
+    return etag_md5(head["ETag"]), head.get("VersionId")
+
+
+def put_if_changed(s3: Any, bucket: str, key: str, body: bytes) -> tuple[str, str | None]:
+    """Upload `body` unless the latest version has the same MD5.
+
+    Returns (VersionId now current, "+" new / "~" replaced / None unchanged).
+    """
+    md5, version = _latest(s3, bucket, key)
+    mark = None
+    if md5 != md5_hex(body):
+        version = s3.put_object(Bucket=bucket, Key=key, Body=body).get("VersionId")
+        mark = "+" if md5 is None else "~"
+    if not version or version == "null":
+        raise DeployError(
+            f"s3://{bucket}/{key} has no version: the bucket's versioning is off, and MWAA "
+            "needs it on (`make up` turns it on)"
+        )
+    return version, mark
+
+
+def sync_dags(
+    s3: Any, bucket: str, dag_s3_path: str, folder: Path, say: Callable[[str], None]
+) -> list[str]:
+    """Mirror `folder` to s3://bucket/DagS3Path/; returns the change lines."""
+    prefix = dag_prefix(dag_s3_path)
+    if not prefix:
+        raise DeployError(f"DagS3Path {dag_s3_path!r} must name a folder of the bucket")
+    plan = plan_dags(local_digests(folder), list_etags(s3, bucket, prefix))
+    changes = []
+    for path in plan.uploads:
+        s3.put_object(Bucket=bucket, Key=prefix + path, Body=(folder / path).read_bytes())
+        changes.append(f"{'+' if path in plan.added else '~'} {prefix}{path}")
+        say(changes[-1])
+    for start in range(0, len(plan.deleted), 1000):  # DeleteObjects takes 1000 keys at most
+        batch = plan.deleted[start : start + 1000]
+        answer = s3.delete_objects(
+            Bucket=bucket,
+            Delete={"Objects": [{"Key": prefix + p} for p in batch], "Quiet": True},
+        )
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise DeployError(f"could not delete {first['Key']}: {first.get('Message')}")
+        for path in batch:
+            changes.append(f"- {prefix}{path}")
+            say(changes[-1])
+    return changes
+
+
+def wait_for_update(
+    mwaa: Any,
+    name: str,
+    say: Callable[[str], None],
+    timeout_s: float = WAIT_TIMEOUT_S,
+    poll_s: float = 5,
+) -> tuple[str, str | None]:
+    """Poll until the status is no longer UPDATING; (status, error message or None)."""
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while True:
+        environment = mwaa.get_environment(Name=name)["Environment"]
+        status = environment["Status"]
+        if status != seen:
+            say(f"status: {status}")
+            seen = status
+        if status != "UPDATING":
+            break
+        if time.monotonic() > deadline:
+            return status, f"still UPDATING after {timeout_s:.0f} s"
+        time.sleep(poll_s)
+    if status == "AVAILABLE":
+        return status, None
+    error = (environment.get("LastUpdate") or {}).get("Error") or {}
+    message = error.get("ErrorMessage") or f"the environment is {status}"
+    code = error.get("ErrorCode")
+    return status, f"{code}: {message}" if code else message
+
+
+def deploy(
+    s3: Any,
+    mwaa: Any,
+    environment: EnvironmentSpec,
+    project: Path,
+    *,
+    update: bool = True,
+    wait: bool = False,
+    timeout_s: float = WAIT_TIMEOUT_S,
+    poll_s: float = 5,
+    say: Callable[[str], None] | None = None,
+) -> DeployResult:
+    """Upload `project`'s dags/, plugins/ (as plugins.zip) and requirements/requirements.txt
+    to the environment's bucket, then UpdateEnvironment with the object versions that changed.
+
+    `say` hears each change as it happens. Raises DeployError or botocore's errors when a step
+    fails; nothing is deleted unless the DAG listing was complete.
+    """
+    tell = say or (lambda _: None)
+    result = DeployResult()
+    bucket = environment.bucket
+
+    dags = project / "dags"
+    if dags.is_dir():
+        result.changes += sync_dags(s3, bucket, environment["DagS3Path"], dags, tell)
+    else:
+        tell(f"no {dags}: the DAGs in the bucket are left as they are")
+
+    wanted: dict[str, tuple[str, str]] = {}
+    plugins = project / "plugins"
+    if plugins.is_dir() and _walk(plugins)[1]:
+        key = environment.get("PluginsS3Path") or DEFAULT_PLUGINS_PATH
+        version, mark = put_if_changed(s3, bucket, key, deterministic_zip(plugins))
+        wanted["Plugins"] = (key, version)
+        if mark:
+            result.changes.append(f"{mark} {key} (version {version})")
+            tell(result.changes[-1])
+    requirements = project / "requirements" / "requirements.txt"
+    if requirements.is_file():
+        key = environment.get("RequirementsS3Path") or DEFAULT_REQUIREMENTS_PATH
+        version, mark = put_if_changed(s3, bucket, key, requirements.read_bytes())
+        wanted["Requirements"] = (key, version)
+        if mark:
+            result.changes.append(f"{mark} {key} (version {version})")
+            tell(result.changes[-1])
+
+    if not wanted:
+        return result
+    current = mwaa.get_environment(Name=environment.name)["Environment"]
+    params = plan_update(current, wanted)
+    if not params:
+        return result
+    for name, value in params.items():
+        if current.get(name) != value:
+            line = f"update-environment: {name} -> {value}"
+            result.changes.append(line if update else f"{line} (not sent: --no-update)")
+            tell(result.changes[-1])
+    if not update:
+        return result
+    try:
+        mwaa.update_environment(Name=environment.name, **params)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise DeployError(
+            f"UpdateEnvironment refused: {error.get('Code')}: {error.get('Message')}"
+        ) from exc
+    result.update = params
+    if wait:
+        result.status, result.error = wait_for_update(
+            mwaa, environment.name, tell, timeout_s, poll_s
+        )
+    return result
+
+
+def clients(ports: Ports) -> tuple[Any, Any]:
+    """boto3 S3 and MWAA clients for the running environment, as `mwaa-local env` sets up."""
+    import boto3
+    from botocore.config import Config
+
+    from emulator import client
+
+    values = client.exports(ports)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=values["AWS_ENDPOINT_URL_S3"],
+        region_name=values["AWS_DEFAULT_REGION"],
+        aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+    )
+    return s3, client.mwaa(ports)

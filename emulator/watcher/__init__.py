@@ -1,0 +1,1 @@
+"""The bucket watcher: DAGs, plugins.zip and requirements.txt from S3 into the environment."""

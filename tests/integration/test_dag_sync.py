@@ -1,0 +1,93 @@
+"""The watcher's DAG sync against the project's real S3 server: what is fetched, what is
+kept, and that nothing is deleted when S3 cannot be listed."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from emulator.watcher.dag_sync import STAGING, DagSync
+from tests.conftest import s3_server
+
+pytestmark = pytest.mark.native
+
+# Below 32768, out of the ephemeral range (see tests/conftest.py).
+PORT = 27960
+BUCKET = "airflow-sync"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with s3_server(tmp_path_factory.mktemp("s3data"), PORT) as (client, process):
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client, process
+
+
+@pytest.fixture
+def sync(server, tmp_path, request):
+    client, _process = server
+    prefix = f"{request.node.name}/dags/"
+    return DagSync(client, BUCKET, prefix, tmp_path / "dags", tmp_path / "manifest.json")
+
+
+def put(sync: DagSync, path: str, body: bytes) -> None:
+    sync.s3.put_object(Bucket=BUCKET, Key=sync.prefix + path, Body=body)
+
+
+def files(sync: DagSync) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(sync.folder)): p.read_bytes()
+        for p in sync.folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_unchanged_objects_are_not_downloaded_again(sync) -> None:
+    put(sync, "a.py", b"a = 1\n")
+    put(sync, "sub/deeper/b.sql", b"select 1\n")
+    assert sorted(sync.run_once().fetched) == ["a.py", "sub/deeper/b.sql"]
+    assert sync.run_once().fetched == []
+    put(sync, "a.py", b"a = 2\n")
+    assert sync.run_once().fetched == ["a.py"]
+    assert files(sync) == {"a.py": b"a = 2\n", "sub/deeper/b.sql": b"select 1\n"}
+    assert not (sync.folder / STAGING).exists()
+
+
+def test_a_file_removed_locally_comes_back_and_others_files_are_never_deleted(sync) -> None:
+    put(sync, "a.py", b"a\n")
+    sync.run_once()
+    (sync.folder / "a.py").unlink()
+    (sync.folder / "__pycache__").mkdir()
+    (sync.folder / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"airflow's")
+    assert sync.run_once().fetched == ["a.py"]
+    sync.s3.delete_object(Bucket=BUCKET, Key=sync.prefix + "a.py")
+    result = sync.run_once()
+    assert result.deleted == ["a.py"]
+    assert files(sync) == {"__pycache__/a.cpython-311.pyc": b"airflow's"}
+
+
+def test_a_failed_listing_deletes_nothing(sync, server) -> None:
+    put(sync, "keep.py", b"k\n")
+    sync.run_once()
+    _client, process = server
+    process.send_signal(signal.SIGSTOP)  # S3 stops answering
+    try:
+        result = sync.run_once()
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert result.error and "listing" in result.error
+    assert result.deleted == [] and files(sync) == {"keep.py": b"k\n"}
+    assert sync.run_once().error is None
+
+
+def test_unsafe_keys_never_leave_the_folder(sync, tmp_path) -> None:
+    put(sync, "../../escape.py", b"x\n")
+    put(sync, "fine.py", b"y\n")
+    result = sync.run_once()
+    assert result.fetched == ["fine.py"]
+    assert sync.prefix + "../../escape.py" in result.skipped
+    assert not any(p.name == "escape.py" for p in tmp_path.rglob("*"))
+    assert os.listdir(sync.folder) == ["fine.py"]
