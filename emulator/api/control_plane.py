@@ -312,9 +312,13 @@ ARTIFACT_FIELDS = (
 )
 
 
-def _artifacts_for(old: dict[str, Any], new: dict[str, Any]):
+def _artifacts_for(old: dict[str, Any], new: dict[str, Any], creating: bool = False):
     """Check the plugins/requirements versions `new` names (refusing unreadable ones now, as
-    MWAA does) and return what stages them, or None when they did not change."""
+    MWAA does) and return what stages them, or None when they did not change.
+
+    A path without a version means its latest version, pinned from now on. When creating,
+    a path whose object does not exist yet is left unpinned, as `make up` does with
+    environment.json (plugins.zip appears with the first `deploy`)."""
     fields = [f for pair in ARTIFACT_FIELDS for f in pair]
     if all(old.get(f) == new.get(f) for f in fields):
         return None
@@ -324,9 +328,10 @@ def _artifacts_for(old: dict[str, Any], new: dict[str, Any]):
         if new.get(path_key) and not new.get(version_key):
             # No version given: the latest one, pinned from now on.
             latest = artifacts.latest_version(s3, ctx.spec.bucket, new[path_key])
-            if latest is None:
+            if latest is not None:
+                new[version_key] = latest
+            elif not creating:
                 raise ValidationException(f"Unable to read file {new[path_key]}")
-            new[version_key] = latest
     spec = spec_module.validate(new)
     problem = artifacts.check_versions(s3, spec)
     if problem:
@@ -347,7 +352,7 @@ def create_environment(name: str):
         raise ValidationException(f"Environment {name} already exists.")
     new_spec = _validated({**(request.get_json(silent=True) or {}), "Name": name})
     _check_bucket(new_spec)
-    prepare = _artifacts_for({}, new_spec)
+    prepare = _artifacts_for({}, new_spec, creating=True)
     store = _store()
     # Services still running from before the delete restart onto the new definition once its
     # plugins and requirements are staged: a generation above theirs says so, and the

@@ -141,11 +141,11 @@ def _trigger(env: Env, dag_id: str) -> None:
     env.airflow("trigger_dag", dag_id)
 
 
-def _node_running(env: Env, dag_id: str) -> str | None:
-    """The Celery worker (worker-N) that runs a task of `dag_id` right now."""
+def node_running(redis_port: int, dag_id: str) -> str | None:
+    """The Celery node (celery@worker-N natively) that runs a task of `dag_id` right now."""
     from celery import Celery
 
-    app = Celery(broker=f"redis://127.0.0.1:{env.ports['redis']}/0")
+    app = Celery(broker=f"redis://127.0.0.1:{redis_port}/0")
     active = app.control.inspect(timeout=2.0).active() or {}
     for node, tasks in active.items():
         if any(dag_id in json.dumps(task, default=str) for task in tasks):
@@ -185,7 +185,9 @@ def test_burst_scales_out_tasks_succeed_and_idle_scales_in(scaling_env: Env, mon
 
     # A long task on a worker chosen for removal: it stops taking tasks, finishes this one.
     _trigger(env, LONG)
-    node = wait_until(lambda: _node_running(env, LONG), 120, "the long task to run", interval=1)
+    node = wait_until(
+        lambda: node_running(env.ports["redis"], LONG), 120, "the long task to run", interval=1
+    )
     monkeypatch.setenv("MWAA_LOCAL_HOME", str(env.home))
     from emulator.autoscaler.process_backend import ProcessBackend
 
@@ -227,3 +229,31 @@ def test_burst_scales_out_tasks_succeed_and_idle_scales_in(scaling_env: Env, mon
 def _failed(env: Env, dag_id: str) -> bool:
     states = _states(env, dag_id)
     return bool(states.get("failed") or states.get("upstream_failed"))
+
+
+def test_live_update_of_min_workers_keeps_running_tasks(scaling_env: Env) -> None:
+    """UpdateEnvironment of MinWorkers applies without a restart of the environment by hand,
+    and a task running meanwhile is not killed (its worker finishes it first)."""
+    from tests.conftest import mwaa_client, wait_for_update
+
+    env = scaling_env
+    wait_until(lambda: _live_workers(env) == ["worker-1"], IDLE_WINDOW_S + 150, "1 worker")
+    mwaa = mwaa_client(PORTS)
+    done_before = _states(env, LONG).get("success", 0)
+    _trigger(env, LONG)
+    wait_until(
+        lambda: node_running(env.ports["redis"], LONG), 120, "the long task to run", interval=1
+    )
+    mwaa.update_environment(Name="mwaa-local", MinWorkers=2)
+    environment = wait_for_update(mwaa, "mwaa-local")
+    assert environment["Status"] == "AVAILABLE", environment.get("LastUpdate")
+    assert environment["MinWorkers"] == 2
+    wait_until(lambda: len(_live_workers(env)) == 2, 120, "MinWorkers 2 workers", interval=1)
+    wait_until(
+        lambda: _states(env, LONG).get("success") == done_before + 1 or _failed(env, LONG),
+        LONG_TASK_S + 180,
+        "the long task to finish",
+        interval=1,
+    )
+    assert _states(env, LONG) == {"success": done_before + 1}, "the update killed a running task"
+    assert _decision(env)["wanted"] == 2

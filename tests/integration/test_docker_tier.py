@@ -278,13 +278,13 @@ def test_bucket_feeds_the_containers(tier: Tier, tmp_path) -> None:
     assert failed["LastUpdate"]["Error"]["ErrorCode"] == "INCORRECT_PLUGINS"
 
 
-def _worker_containers() -> dict[str, dict[str, str]]:
-    """worker-N -> labels, for the running worker containers of the test's compose project."""
+def _worker_list() -> list:
+    """The running worker containers of the test's compose project (Docker SDK objects)."""
     import docker
 
     client = docker.from_env()
     try:
-        found = client.containers.list(
+        return client.containers.list(
             filters={
                 "label": [
                     f"com.docker.compose.project={COMPOSE_PROJECT}",
@@ -292,10 +292,17 @@ def _worker_containers() -> dict[str, dict[str, str]]:
                 ]
             }
         )
-        number = "com.docker.compose.container-number"
-        return {f"worker-{c.labels[number]}": c.labels for c in found}
     finally:
         client.close()
+
+
+def _worker_name(container) -> str:
+    return f"worker-{container.labels['com.docker.compose.container-number']}"
+
+
+def _worker_containers() -> dict[str, dict[str, str]]:
+    """worker-N -> labels."""
+    return {_worker_name(c): c.labels for c in _worker_list()}
 
 
 def _workers_in_status(tier: Tier) -> dict[str, bool]:
@@ -306,9 +313,12 @@ def _workers_in_status(tier: Tier) -> dict[str, bool]:
     }
 
 
-def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
-    """The Docker backend: 15 running task instances want ceil(15 / 5) = 3 workers on mw1.small
-    (MaxWorkers 3); once there are none for the idle window, back to MinWorkers (1)."""
+def _worker_hostnames() -> dict[str, str]:
+    """Container hostname (the Celery node's name) -> worker-N."""
+    return {c.attrs["Config"]["Hostname"]: _worker_name(c) for c in _worker_list()}
+
+
+def _states(dag_id: str) -> dict[str, int]:
     import psycopg2
 
     conn = psycopg2.connect(
@@ -318,42 +328,82 @@ def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
         password="airflow",
         dbname="airflow",
     )
-    conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            # Running task instances of a DAG the scheduler does not know: it leaves them be.
-            for i in range(15):
-                cur.execute(
-                    "insert into task_instance (task_id, dag_id, execution_date, state, pool, "
-                    "pool_slots, try_number, max_tries) values (%s, 'autoscale_probe', now(), "
-                    "'running', 'default_pool', 1, 1, 0)",
-                    (f"probe_{i:02d}",),
-                )
-        wait_until(
-            lambda: _workers_in_status(tier) == {f"worker-{n}": True for n in (1, 2, 3)},
-            240,
-            "3 healthy workers",
-            interval=2,
-        )
-        containers = _worker_containers()
-        assert set(containers) == {"worker-1", "worker-2", "worker-3"}
-        assert containers["worker-3"].get("mwaa-local.autoscaled") == "true"
-        assert containers["worker-3"]["mwaa-local.kind"] == "service"
+            cur.execute(
+                "select coalesce(state, 'none'), count(*) from task_instance "
+                "where dag_id = %s group by 1",
+                (dag_id,),
+            )
+            return dict(cur.fetchall())
     finally:
-        with conn.cursor() as cur:
-            cur.execute("delete from task_instance where dag_id = 'autoscale_probe'")
         conn.close()
+
+
+def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
+    """The Docker backend, driven by a real DAG: 30 parallel tasks on mw1.small (5 per worker)
+    want ceil(30 / 5) = 6 workers, clamped to MaxWorkers 3, and all succeed; a long task whose
+    worker container is retired still succeeds; idle for the window, back to MinWorkers (1)."""
+    from emulator.autoscaler.docker_backend import DockerBackend
+    from tests.conftest import s3_client
+    from tests.integration.test_autoscale import BURST, DAGS, LONG, LONG_TASK_S, node_running
+
+    s3_client(PORTS).put_object(
+        Bucket="airflow-mwaa-local", Key="dags/autoscale/autoscale_dags.py", Body=DAGS.encode()
+    )
     wait_until(
-        lambda: set(_worker_containers()) == {"worker-1"},
+        lambda: tier.runtime.airflow(["unpause", BURST]).returncode == 0,
+        120,
+        f"the scheduler to register {BURST}",
+        interval=2,
+    )
+    _airflow(tier, "trigger_dag", BURST)
+    wait_until(
+        lambda: _workers_in_status(tier) == {f"worker-{n}": True for n in (1, 2, 3)},
+        240,
+        "3 healthy workers",
+        interval=2,
+    )
+    containers = _worker_containers()
+    assert set(containers) == {"worker-1", "worker-2", "worker-3"}
+    assert containers["worker-3"].get("mwaa-local.autoscaled") == "true"
+    assert containers["worker-3"]["mwaa-local.kind"] == "service"
+    wait_until(
+        lambda: _states(BURST).get("success") == 30 or _states(BURST).get("failed"),
+        300,
+        "all 30 tasks of the burst to finish",
+        interval=2,
+    )
+    assert _states(BURST) == {"success": 30}
+
+    # A long task on a worker container chosen for removal: it stops consuming, finishes it.
+    wait_until(lambda: tier.runtime.airflow(["unpause", LONG]).returncode == 0, 120, LONG)
+    _airflow(tier, "trigger_dag", LONG)
+    node = wait_until(
+        lambda: node_running(PORTS["redis"], LONG), 120, "the long task to run", interval=1
+    )
+    worker = _worker_hostnames().get(node)
+    assert worker, node
+    backend = DockerBackend(f"redis://127.0.0.1:{PORTS['redis']}/0", grace_s=120)
+    backend.retire(worker, "default")
+    wait_until(
+        lambda: _states(LONG).get("success") == 1 or _states(LONG).get("failed"),
+        LONG_TASK_S + 120,
+        "the long task to finish",
+        interval=1,
+    )
+    assert _states(LONG) == {"success": 1}, "the retired worker's task did not succeed"
+    wait_until(lambda: worker not in _worker_containers(), 60, f"{worker} to be removed")
+
+    wait_until(
+        lambda: len(_worker_containers()) == 1,
         IDLE_WINDOW_S + 150,
         "scale-in to 1 worker container",
         interval=2,
     )
-    status = tier.env.status()
-    assert {c["name"] for c in status["Components"]} == COMPONENTS
     log = tier.env.run("logs", "autoscaler", timeout=60).stdout
     assert "scale out 1 -> 3" in log, log[-2000:]
-    assert "scale in 3 -> 1" in log, log[-2000:]
+    assert " -> 1" in log, log[-2000:]
 
 
 def test_down_keeps_the_state_and_up_brings_it_back(tier: Tier) -> None:
