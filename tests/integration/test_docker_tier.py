@@ -366,6 +366,18 @@ def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
     )
     containers = _worker_containers()
     assert set(containers) == {"worker-1", "worker-2", "worker-3"}
+    # `mwaa-local status` shows current and wanted workers and the queue depth.
+    def status_with_3_workers() -> str:
+        out = tier.env.run("status").stdout
+        return out if "workers 3 (wanted 3)" in out else ""
+
+    shown = wait_until(
+        status_with_3_workers,
+        60,
+        "status to show 3 workers (the autoscaler's health line)",
+        interval=2,
+    )
+    assert "queue depth" in shown, shown
     assert containers["worker-3"].get("mwaa-local.autoscaled") == "true"
     assert containers["worker-3"]["mwaa-local.kind"] == "service"
     wait_until(
