@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
+
 from emulator.environment.spec import EnvironmentSpec
 from emulator.watcher.plan import SyncPlan, dag_prefix, keys_to_paths, plan_sync
 
 STAGING = ".mwaa-local-staging"
 MANIFEST = "watcher-manifest.json"
+# S3 itself cannot be reached: stop the round. Any other failure is one object's (a body that
+# does not match its ETag, an object replaced between listing and download): the others go on.
+UNREACHABLE = (BotoConnectionError, HTTPClientError)
 _PLAIN_MD5 = re.compile(r'^"?([0-9a-f]{32})"?$')
 
 
@@ -88,16 +94,25 @@ class DagSync:
             return result
         files = self.manifest()
         self.folder.mkdir(parents=True, exist_ok=True)
+        failed: list[str] = []
         try:
             for path in plan.delete:
                 self._delete(path)
                 files.pop(path, None)
                 result.deleted.append(path)
             for path in plan.fetch:
-                self._fetch(self.prefix + path, path, paths[path])
+                try:
+                    self._fetch(self.prefix + path, path, paths[path])
+                except UNREACHABLE:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - this object only: go on with the rest
+                    failed.append(f"{path}: {exc}")
+                    continue
                 files[path] = paths[path]
                 result.fetched.append(path)
-        except Exception as exc:  # noqa: BLE001 - S3 went away mid-sync: resume next round
+            if failed:
+                result.error = f"{len(failed)} file(s) not synced, retrying: " + "; ".join(failed)
+        except UNREACHABLE as exc:  # S3 went away mid-sync: resume next round
             result.error = f"sync stopped: {exc}"
         finally:
             self._save(files)

@@ -3,6 +3,7 @@ kept, and that nothing is deleted when S3 cannot be listed."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 
@@ -91,3 +92,34 @@ def test_unsafe_keys_never_leave_the_folder(sync, tmp_path) -> None:
     assert sync.prefix + "../../escape.py" in result.skipped
     assert not any(p.name == "escape.py" for p in tmp_path.rglob("*"))
     assert os.listdir(sync.folder) == ["fine.py"]
+
+
+class _Truncating:
+    """The real client, except that one key's download comes back short. A fault S3 cannot be
+    made to cause for real (the server checks what it stores), so it is faked here."""
+
+    def __init__(self, client, key: str):
+        self._client, self._key = client, key
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def get_object(self, **kwargs):
+        answer = self._client.get_object(**kwargs)
+        if kwargs["Key"] == self._key:
+            answer["Body"] = io.BytesIO(answer["Body"].read()[:-1])
+        return answer
+
+
+def test_one_bad_download_does_not_hold_back_the_others(sync) -> None:
+    put(sync, "a_bad.py", b"bad = 1\n")
+    put(sync, "b_good.py", b"good = 1\n")
+    sync.s3 = _Truncating(sync.s3, sync.prefix + "a_bad.py")
+    result = sync.run_once()
+    assert result.fetched == ["b_good.py"]
+    assert result.error and "a_bad.py" in result.error and "ETag" in result.error
+    assert files(sync) == {"b_good.py": b"good = 1\n"}  # never half of a_bad.py
+    assert not (sync.folder / STAGING).exists()
+    sync.s3 = sync.s3._client  # the fault is gone: the next round fetches it
+    result = sync.run_once()
+    assert (result.fetched, result.error) == (["a_bad.py"], None)

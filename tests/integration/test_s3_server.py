@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -212,3 +214,43 @@ def test_bodies_nothing_refers_to_are_removed(
     wait_until(lambda: not blob.exists(), 10, f"{blob.name} to be removed", interval=0.1)
     state = json.loads((tmp_path / "data" / "state.json").read_text())
     assert state["buckets"][0]["keys"] == {}
+
+
+def test_etag_of_a_large_object_listed_while_it_is_put(
+    start_server: Callable[[], Server],
+) -> None:
+    """The watcher lists the bucket every second. moto reads a new object's body in chunks to
+    compute its ETag; a listing doing the same at that moment must not corrupt either ETag
+    (it did: the watcher then re-downloaded a file forever, each copy 'not matching')."""
+    server = start_server()
+    s3 = server.client()
+    s3.create_bucket(Bucket="bucket")
+    s3.put_bucket_versioning(Bucket="bucket", VersioningConfiguration={"Status": "Enabled"})
+    stop = threading.Event()
+
+    def list_and_head() -> None:
+        reader = server.client()
+        while not stop.is_set():
+            for obj in reader.list_objects_v2(Bucket="bucket").get("Contents", []):
+                try:
+                    reader.head_object(Bucket="bucket", Key=obj["Key"])
+                except ClientError:
+                    pass  # deleted in between
+
+    readers = [threading.Thread(target=list_and_head) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(6):
+            body = os.urandom(64 * 1024 * 1024)
+            want = f'"{hashlib.md5(body).hexdigest()}"'
+            put = s3.put_object(Bucket="bucket", Key=f"dags/big{i}.bin", Body=body)
+            listed = s3.list_objects_v2(Bucket="bucket", Prefix=f"dags/big{i}.bin")["Contents"]
+            got = s3.get_object(Bucket="bucket", Key=f"dags/big{i}.bin", IfMatch=listed[0]["ETag"])
+            assert (put["ETag"], listed[0]["ETag"], got["ETag"]) == (want, want, want), i
+            assert hashlib.md5(got["Body"].read()).hexdigest() == want.strip('"')
+            s3.delete_object(Bucket="bucket", Key=f"dags/big{i}.bin")
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(30)

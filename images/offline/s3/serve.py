@@ -62,6 +62,25 @@ KEY_ATTRIBUTES = (
 DIGEST_ATTRIBUTE = "_mwaa_local_sha256"
 
 
+def _lock_etag_computation() -> None:
+    """moto computes an object's ETag on first use by seeking its body's shared buffer and
+    reading it in chunks, without the lock its `value` getter takes. A listing or a snapshot
+    touching a large new object while its PUT answers then interleaves the reads and caches a
+    wrong ETag for good; the watcher would re-download that object forever. Take the lock."""
+    compute = FakeKey.etag.fget
+
+    def etag(self: FakeKey) -> str:
+        if self._etag is None:
+            with self.lock:
+                return compute(self)
+        return compute(self)
+
+    FakeKey.etag = property(etag)  # type: ignore[method-assign,assignment]
+
+
+_lock_etag_computation()
+
+
 class Gate:
     """Lets requests that change state run together, and a snapshot's reading alone."""
 
