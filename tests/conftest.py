@@ -201,9 +201,15 @@ def wait_for_update(mwaa, name: str, timeout: float = 600) -> dict:
 
 def run_dag_to_success(env: Env, dag_id: str, timeout: float = 240) -> str:
     """Unpause, trigger and wait for the run to succeed; returns the run id."""
-    env.airflow("unpause", dag_id)
+    # unpause and trigger_dag need the DAG in the metadata DB (DagModel, serialized DAG): the
+    # scheduler writes it some time after list_dags, which parses the file itself, sees it.
+    wait_until(
+        lambda: env.run("airflow", "unpause", dag_id, timeout=120).returncode == 0,
+        120,
+        f"the scheduler to know {dag_id} (unpause to succeed)",
+        interval=1,
+    )
     run_id = f"test_{time.time_ns()}"
-    # A trigger needs the DAG serialized by the scheduler, which a new file waits for.
     wait_until(
         lambda: env.run("airflow", "trigger_dag", dag_id, "--run_id", run_id).returncode == 0,
         120,
