@@ -1,5 +1,16 @@
-"""The thin part of mwaa-local that lives inside Airflow's web server: `/aws_mwaa/login`
-turns a web login token into a Flask-AppBuilder session for the token's user and role.
+"""The thin part of mwaa-local that lives inside Airflow's web server.
+
+- `/aws_mwaa/login` turns a web login token into a Flask-AppBuilder session for the token's
+  user and role; the session lasts 12 hours, as MWAA's does.
+- Airflow's username/password page is replaced by one that says how to sign in (nobody has
+  a password here, as on MWAA), or, for a signed-in user sent there because their role may
+  not open a page, says so.
+- It fills the two holes in Airflow 1.10.12's own UI assets, so that its pages load with no
+  failed request (stock 1.10.12 answers both with 404; the pages work anyway):
+  Bootstrap 3's `glyphicons-halflings-regular.woff2`, which Flask-AppBuilder 2.3.4 leaves out
+  although its CSS asks for it first (Flask-Admin, pinned by Airflow, ships the same font);
+  and the graph view's `url_for_asset('graph.js')`, which the 1.10.12 build left out of its
+  manifest, so the page asks for `/static/` (its inline script holds that code already).
 
 Loaded through the `airflow.plugins` entry point, so it is there whatever the user's
 plugins folder holds.
@@ -7,48 +18,113 @@ plugins folder holds.
 
 from __future__ import annotations
 
+import os
 import secrets
+from datetime import timedelta
+from pathlib import Path
 
+import flask_admin
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
-from flask import Blueprint, Response, current_app, redirect, request
-from flask_login import login_user
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template_string,
+    request,
+    send_from_directory,
+)
+from flask_login import current_user, login_user
 
 from emulator.api.store import Store
 
 blueprint = Blueprint("mwaa_local_login", __name__)
 
+# MWAA's `[aws_mwaa] session_duration_minutes`.
+SESSION_LIFETIME = timedelta(minutes=720)
+GLYPHICONS_WOFF2 = "glyphicons-halflings-regular.woff2"
+_FONTS = (
+    Path(flask_admin.__file__).parent / "static" / "bootstrap" / "bootstrap3" / "swatch" / "fonts"
+)
+# Flask-AppBuilder's password login, where Airflow sends a browser without a session.
+_PASSWORD_LOGIN = "AuthDBView.login"
 
-def _exempt_from_csrf(state) -> None:
-    # The token is the proof here; a browser arriving from the SSO page has no CSRF token.
-    state.app.extensions["csrf"].exempt(blueprint)
+_PAGE = """{% extends base_template %}
+{% block content %}
+{{ super() }}
+<div class="container" id="mwaa-local-sign-in">
+{% if user %}
+  <h2>Not allowed for your role</h2>
+  <p>You are signed in as <strong>{{ user.username }}</strong>
+     ({{ user.roles | join(", ", attribute="name") }}), which may not open that page.
+     Ask for a web login token with a stronger role, or go back to the
+     <a href="{{ url_for('Airflow.index') }}">DAGs</a>.</p>
+{% else %}
+  <h2>{{ title }}</h2>
+  {% if problem %}<p class="text-danger" id="mwaa-local-problem">{{ problem }}</p>{% endif %}
+  <p>This Airflow UI is reached as Amazon MWAA's is: with a one-time web login token, not a
+     password. Tokens last 60 seconds and work once.</p>
+  <p>From the mwaa-local project folder:</p>
+  <pre>mwaa-local login --open</pre>
+  <p>or, with the AWS CLI pointed at mwaa-local (<code>eval "$(mwaa-local env)"</code>):</p>
+  <pre>aws mwaa create-web-login-token --name {{ name }}</pre>
+  <p>then open
+     <code>https://{WebServerHostname}/aws_mwaa/aws-console-sso?login=true#{WebToken}</code>
+     with the two values it printed.</p>
+{% endif %}
+</div>
+{% endblock %}
+"""
 
 
-blueprint.record_once(_exempt_from_csrf)
-
-
-def _refuse(message: str) -> Response:
-    page = (
-        "<!doctype html><title>Amazon MWAA (mwaa-local): login refused</title>"
-        f"<h1>Login refused</h1><p>{message}</p>"
-        "<p>Create a new token with <code>aws mwaa create-web-login-token</code> "
-        "(or <code>mwaa-local login</code>): tokens last 60 seconds and work once.</p>"
+def _page(status: int, title: str = "Sign in to Apache Airflow", problem: str = "") -> Response:
+    user = current_user if current_user.is_authenticated else None
+    html = render_template_string(
+        _PAGE,
+        appbuilder=current_app.appbuilder,
+        base_template=current_app.appbuilder.base_template,
+        title=title,
+        problem=problem,
+        user=user,
+        name=os.environ.get("AIRFLOW_ENV_NAME", "mwaa-local"),
     )
-    return Response(page, status=403, mimetype="text/html")
+    return Response(
+        html, status=status, mimetype="text/html", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _setup(state) -> None:
+    app = state.app
+    # The token is the proof here; a browser arriving from the SSO page has no CSRF token.
+    app.extensions["csrf"].exempt(blueprint)
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
+
+    @app.before_request
+    def _no_password_login() -> Response | None:
+        if request.endpoint != _PASSWORD_LOGIN:
+            return None
+        if current_user.is_authenticated:
+            # FAB sends a user here when their role may not open a page.
+            return _page(403)
+        return _page(403 if request.method == "POST" else 200)
+
+
+blueprint.record_once(_setup)
 
 
 @blueprint.route("/aws_mwaa/login", methods=["POST"])
 def login() -> Response:
     token = request.form.get("token", "").strip()
     if not token:
-        return _refuse("No token was sent.")
+        return _page(403, "Login refused", "No token was sent.")
     grant = Store(conf.get("core", "sql_alchemy_conn")).check_token("web", token, single_use=True)
     if grant is None:
-        return _refuse("The web login token is invalid, expired or already used.")
+        return _page(403, "Login refused", "The web login token is invalid, expired or used.")
     sm = current_app.appbuilder.sm
     role = sm.find_role(grant.role)
     if role is None:
-        return _refuse(f"Airflow has no role named {grant.role}.")
+        return _page(403, "Login refused", f"Airflow has no role named {grant.role}.")
     user = sm.find_user(username=grant.identity)
     if user is None:
         user = sm.add_user(
@@ -64,6 +140,21 @@ def login() -> Response:
         sm.update_user(user)
     login_user(user, remember=False)
     return redirect("/home")
+
+
+# A rule with no variable part wins over Airflow's `/static/<path:filename>`.
+@blueprint.route(f"/static/appbuilder/fonts/{GLYPHICONS_WOFF2}")
+def glyphicons_woff2() -> Response:
+    return send_from_directory(_FONTS, GLYPHICONS_WOFF2, cache_timeout=43200)
+
+
+@blueprint.route("/static/")
+def missing_graph_asset() -> Response:
+    return Response(
+        "/* graph.js of Airflow 1.10.12: its code is inline in the graph view's page. */\n",
+        mimetype="application/javascript",
+        headers={"Cache-Control": "public, max-age=43200"},
+    )
 
 
 class MwaaLocalLoginPlugin(AirflowPlugin):

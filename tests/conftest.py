@@ -10,10 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from tests.browser import Browser, start_chromium
 
 PROJECT = Path(__file__).resolve().parent.parent
 MWAA_LOCAL = str(Path(sys.executable).parent / "mwaa-local")
@@ -24,6 +27,60 @@ def make_state_dir(prefix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o755)
     return folder
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip a test whose tool or server is missing here; in CI, where .ci/run installs all of
+    them, fail instead: a skip must never hide there."""
+    if in_ci():
+        pytest.fail(f"{message}; in CI it must be there (.ci/run installs it)", pytrace=False)
+    pytest.skip(message)
+
+
+# Screenshots of failed browser tests, listed at the end of the run.
+SCREENSHOTS: list[Path] = []
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if SCREENSHOTS:
+        terminalreporter.section("screenshots of failed browser tests")
+        for path in SCREENSHOTS:
+            terminalreporter.write_line(str(path))
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Headless Chromium; a failing test leaves a screenshot of the page it was on."""
+    started = start_chromium()
+    if started is None:
+        unavailable("Debian's chromium and chromium-driver are not installed")
+    driver, profile = started
+    browser = Browser(driver)
+    try:
+        yield browser
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+            try:
+                path = browser.screenshot(name)
+                SCREENSHOTS.append(path)
+                print(f"screenshot of the failed page ({browser.url}): {path}")
+            except Exception as exc:  # noqa: BLE001 - the browser itself may be what failed
+                print(f"no screenshot: {exc}")
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 class Env:
@@ -71,7 +128,7 @@ def curl_cli(hostname: str, token: str, command: str) -> dict:
     """MWAA's documented curl example, to the letter (with -k for the self-signed cert)."""
     curl = shutil.which("curl")
     if curl is None:
-        pytest.skip("curl is not installed (.ci/run installs it)")
+        unavailable("curl is not installed")
     out = subprocess.run(
         [
             curl,
@@ -147,7 +204,7 @@ def s3_server(data: Path, port: int):
     from emulator.runtime import servers
 
     if not (servers.servers_venv() / ".installed").exists():
-        pytest.skip("needs .venv-servers (make venv)")
+        unavailable("needs .venv-servers (make venv)")
     launch = servers.s3(data, port)
     process = subprocess.Popen(
         launch.argv,

@@ -20,7 +20,8 @@ from emulator.services.context import ServiceContext
 def create_app(
     ctx: ServiceContext, cli_runner: object, on_spec_applied: Callable[[dict], None] = print
 ) -> Flask:
-    app = Flask(__name__)
+    # No static route of its own: /static/... is Airflow's, reached through the proxy.
+    app = Flask(__name__, static_folder=None)
     store = Store(ctx.infra.db_url)
     app.config.update(
         STORE=store,

@@ -12,7 +12,8 @@ from flask import Blueprint, Response
 blueprint = Blueprint("login", __name__)
 
 SSO_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Amazon MWAA (mwaa-local): signing in</title></head>
+<html><head><meta charset="utf-8"><title>Amazon MWAA (mwaa-local): signing in</title>
+<link rel="icon" type="image/png" href="/static/pin_32.png"></head>
 <body>
 <p id="state">Signing in to Apache Airflow...</p>
 <form id="login" method="post" action="/aws_mwaa/login">

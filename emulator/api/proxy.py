@@ -1,11 +1,17 @@
-"""Everything else on the web server host goes to the Airflow web server, as on MWAA."""
+"""Everything else on the web server host goes to the Airflow web server, as on MWAA.
+
+Airflow sees the address the browser used through `X-Forwarded-*` headers, which only this
+proxy sets (Airflow trusts them: `webserver.enable_proxy_fix`), so its redirects keep the
+browser's scheme, host and port. Cookies leave with `HttpOnly` always and `Secure` when the
+browser came over HTTPS.
+"""
 
 from __future__ import annotations
 
 import http.cookiejar
 
 import requests
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Request, Response, current_app, request
 
 blueprint = Blueprint("proxy", __name__)
 
@@ -21,9 +27,45 @@ HOP_BY_HOP = {
     "content-length",
     "content-encoding",
 }
+# Set by this proxy alone: a client's own values must never reach Airflow, which trusts them.
+FORWARDED = {
+    "host",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-proto",
+    "x-forwarded-prefix",
+}
 _session = requests.Session()
 # The proxy is shared by every user: it must never keep a cookie of one to send for another.
 _session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+def forwarded_headers(incoming: Request) -> dict[str, str]:
+    """What Airflow needs to know of the browser's request to build its URLs."""
+    scheme, host = incoming.scheme, incoming.host
+    # "localhost:8443", "[::1]:8080" or a bare name (the scheme's default port).
+    if ":" in host.rsplit("]", 1)[-1]:
+        port = host.rsplit(":", 1)[1]
+    else:
+        port = "443" if scheme == "https" else "80"
+    return {
+        "X-Forwarded-Proto": scheme,
+        "X-Forwarded-Host": host,
+        "X-Forwarded-Port": port,
+        "X-Forwarded-For": incoming.remote_addr or "",
+    }
+
+
+def cookie_flags(set_cookie: str, secure: bool) -> str:
+    """A Set-Cookie value with HttpOnly, and Secure when the browser came over HTTPS."""
+    attributes = {part.strip().split("=", 1)[0].lower() for part in set_cookie.split(";")[1:]}
+    if "httponly" not in attributes:
+        set_cookie += "; HttpOnly"
+    if secure and "secure" not in attributes:
+        set_cookie += "; Secure"
+    return set_cookie
 
 
 @blueprint.route(
@@ -34,12 +76,13 @@ _session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[
 )
 def forward(path: str) -> Response:
     upstream = current_app.config["AIRFLOW_URL"] + request.full_path.rstrip("?")
-    headers = {k: v for k, v in request.headers if k.lower() not in HOP_BY_HOP}
+    headers = {k: v for k, v in request.headers if k.lower() not in HOP_BY_HOP | FORWARDED}
+    headers.update(forwarded_headers(request))
     try:
         answer = _session.request(
             request.method,
             upstream,
-            headers=headers,  # Host kept: Airflow builds its redirects from it
+            headers=headers,
             data=request.get_data(),
             allow_redirects=False,
             stream=True,
@@ -51,5 +94,10 @@ def forward(path: str) -> Response:
             status=503,
             mimetype="text/plain",
         )
-    out_headers = [(k, v) for k, v in answer.raw.headers.items() if k.lower() not in HOP_BY_HOP]
+    secure = request.scheme == "https"
+    out_headers = [
+        (k, cookie_flags(v, secure) if k.lower() == "set-cookie" else v)
+        for k, v in answer.raw.headers.items()
+        if k.lower() not in HOP_BY_HOP
+    ]
     return Response(answer.iter_content(64 * 1024), status=answer.status_code, headers=out_headers)

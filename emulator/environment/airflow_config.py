@@ -25,6 +25,9 @@ ESSENTIALS = {
     "core.dags_folder": "the DAGs folder",
     "core.plugins_folder": "the plugins folder",
     "webserver.secret_key": "the web server's secret key",
+    # The API in front of the web server sets X-Forwarded-*; without this Airflow's redirects
+    # would lose the browser's scheme and port (https://localhost:8443 -> http://...).
+    "webserver.enable_proxy_fix": "the web server's proxy settings",
 }
 
 # MWAA's settings for Airflow 1.10.12 (see ../shared/mwaa-behaviour.md, section 6).
@@ -42,6 +45,8 @@ MWAA_DEFAULTS = {
     # Two gunicorn workers keep the idle footprint small on a laptop; MWAA sizes its own.
     "webserver.workers": "2",
     "webserver.worker_refresh_interval": "1800",
+    # A cross-site request carries no session: other sites' pages cannot act as the user.
+    "webserver.cookie_samesite": "Lax",
 }
 
 # How quickly Airflow notices DAG files. "mwaa" is MWAA's own; "fast" is the local default.
@@ -122,12 +127,15 @@ def airflow_environment(
             "webserver.secret_key": secrets.web_secret,
             "core.dags_folder": paths.dags_folder,
             "core.plugins_folder": paths.plugins_folder,
+            "webserver.enable_proxy_fix": "True",
         }
     )
     env = {_variable(key): value for key, value in options.items()}
     env.update(
         {
             "AIRFLOW_HOME": paths.airflow_home,
+            # As on MWAA, `~` is the Airflow home: DAG code finds `~/dags` there.
+            "HOME": paths.airflow_home,
             "AIRFLOW_ENV_NAME": spec.name,
             "AIRFLOW_VERSION": spec["AirflowVersion"],
             "AWS_DEFAULT_REGION": infra.region,

@@ -65,6 +65,40 @@ def read_sql():
 with DAG("{dag_id}", start_date=datetime(2020, 1, 1), schedule_interval=None) as dag:
     PythonOperator(task_id="read_sql", python_callable=read_sql)
 """
+# MWAA's user guide loads DAGs of a subfolder this way; it relies on `~` being AIRFLOW_HOME.
+# (Airflow's safe mode parses only files that mention both "airflow" and "DAG": the docstring.)
+HOME_LOADER = """\
+\"\"\"Adds the DAGs of ~/dags/sample, as MWAA's user guide shows.\"\"\"
+import os
+from airflow.models import DagBag
+
+dags_dirs = ['~/dags/sample']
+
+for dir in dags_dirs:
+    dag_bag = DagBag(os.path.expanduser(dir))
+
+    if dag_bag:
+        for dag_id, dag in dag_bag.dags.items():
+            globals()[dag_id] = dag
+"""
+HOME_SAMPLE_DAG = """\
+import os
+from datetime import datetime
+
+from airflow import DAG
+from airflow.operators.python_operator import PythonOperator
+
+
+def home_is_airflow_home():
+    assert os.path.expanduser("~") == os.environ["AIRFLOW_HOME"], os.path.expanduser("~")
+    assert os.path.isdir(os.path.expanduser("~/dags/sample"))
+
+
+with DAG("home_sample", start_date=datetime(2020, 1, 1), schedule_interval=None) as dag:
+    PythonOperator(task_id="check_home", python_callable=home_is_airflow_home)
+"""
+# The scheduler skips these folders: their DAGs are only seen through the loaders above.
+AIRFLOWIGNORE = "team_a/\nsample/\n"
 PLAIN_DAG = """\
 from datetime import datetime
 
@@ -114,7 +148,7 @@ def put(s3, key: str, body: str | bytes) -> str:
 # -- DAGs ------------------------------------------------------------------------------------
 def test_nested_folders_and_a_dagbag_loader_reach_airflow(env, s3) -> None:
     put(s3, "dags/loader.py", LOADER)
-    put(s3, "dags/.airflowignore", "team_a/\n")  # the loader, not the scheduler, reads it
+    put(s3, "dags/.airflowignore", AIRFLOWIGNORE)  # the loader, not the scheduler, reads it
     put(s3, "dags/team_a/one.py", TEAM_DAG.format(dag_id="team_a_one"))
     put(s3, "dags/team_a/deeper/two.py", TEAM_DAG.format(dag_id="team_a_two"))
     put(s3, "dags/team_a/sql/query.sql", "select 1\n")
@@ -125,9 +159,22 @@ def test_nested_folders_and_a_dagbag_loader_reach_airflow(env, s3) -> None:
     wait_until(lambda: wanted <= listed_dags(env), 60, f"{wanted} in list_dags")
     folder = dags_folder(env)
     assert (folder / "team_a" / "deeper" / "sql" / "query.sql").read_text() == "select 2\n"
-    assert (folder / ".airflowignore").read_text() == "team_a/\n"
+    assert (folder / ".airflowignore").read_text() == AIRFLOWIGNORE
     # The loader's DAGs run on the workers too.
     run_dag_to_success(env, "team_a_two")
+
+
+def put_home_loader(s3) -> None:
+    """MWAA's `DagBag(os.path.expanduser('~/dags/sample'))` loader and one DAG for it."""
+    put(s3, "dags/.airflowignore", AIRFLOWIGNORE)
+    put(s3, "dags/sample/home_sample.py", HOME_SAMPLE_DAG)
+    put(s3, "dags/home_loader.py", HOME_LOADER)
+
+
+def test_home_is_the_airflow_home_so_the_guides_loader_works(env, s3) -> None:
+    put_home_loader(s3)
+    wait_until(lambda: "home_sample" in listed_dags(env), 60, "home_sample in list_dags")
+    run_dag_to_success(env, "home_sample")  # its task checks `~` on the worker
 
 
 def test_deletions_are_mirrored(env, s3) -> None:
