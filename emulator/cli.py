@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -50,9 +51,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
     _progress(
         f"environment {environment.name} is AVAILABLE after {time.monotonic() - started:.1f} s"
     )
-    _progress(f"  Airflow UI:  http://127.0.0.1:{ports.web}")
-    _progress(f"  MWAA API:    http://127.0.0.1:{ports.web}")
-    _progress(f"  S3 endpoint: http://127.0.0.1:{ports.s3}  (bucket {environment.bucket})")
+    _progress(f"  Airflow UI:        https://localhost:{ports.https}  (`mwaa-local login --open`)")
+    _progress(f"  WebServerHostname: localhost:{ports.https}  (self-signed certificate)")
+    _progress(f"  MWAA API:          http://127.0.0.1:{ports.web}  (and the UI over plain HTTP)")
+    _progress(f"  S3 endpoint:       http://127.0.0.1:{ports.s3}  (bucket {environment.bucket})")
     return 0
 
 
@@ -132,11 +134,11 @@ def _cmd_login(args: argparse.Namespace) -> int:
     ports = Ports.load()
     answer = client.mwaa(ports).create_web_login_token(Name=_environment_name())
     path = f"/aws_mwaa/aws-console-sso?login=true#{answer['WebToken']}"
-    url = (
-        f"https://{answer['WebServerHostname']}{path}"
-        if args.https
-        else f"http://127.0.0.1:{ports.web}{path}"
+    # MWAA's console link: https://{WebServerHostname}/aws_mwaa/aws-console-sso?login=true#...
+    host = (
+        f"http://127.0.0.1:{ports.web}" if args.http else f"https://{answer['WebServerHostname']}"
     )
+    url = host + path
     print(url)
     if args.open:
         import webbrowser
@@ -343,13 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_argument("command", nargs=argparse.REMAINDER, help='e.g. "list_dags"')
     cli.set_defaults(func=_cmd_cli)
 
-    login = sub.add_parser("login", help="print a one-time UI login URL (60 seconds)")
-    login.add_argument("--open", action="store_true", help="open it in a browser")
-    login.add_argument(
-        "--https",
-        action="store_true",
-        help="the MWAA-shaped https://WebServerHostname URL (self-signed)",
+    login = sub.add_parser(
+        "login",
+        help="print a one-time UI login URL, https://WebServerHostname/... as MWAA's console "
+        "link (60 seconds; the certificate is self-signed)",
     )
+    login.add_argument("--open", action="store_true", help="open it in a browser")
+    login.add_argument("--http", action="store_true", help="the plain http://127.0.0.1 URL instead")
     login.set_defaults(func=_cmd_login)
 
     sub.add_parser("env", help="exports that point boto3 and the AWS CLI here").set_defaults(
@@ -394,4 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # `mwaa-local status | head`: the reader left; nothing is wrong with us.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

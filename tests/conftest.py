@@ -52,7 +52,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     setattr(item, f"report_{report.when}", report)
 
 
+# Wall time per test file: setup, call and teardown of its tests, shared fixtures included
+# where the file's first test started them.
+FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    FILE_SECONDS[path] = FILE_SECONDS.get(path, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
+    if FILE_SECONDS:
+        terminalreporter.section("wall time per test file")
+        for path, seconds in sorted(FILE_SECONDS.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{seconds:8.1f} s  {path}")
+        terminalreporter.write_line(f"{sum(FILE_SECONDS.values()):8.1f} s  in all")
     if SCREENSHOTS:
         terminalreporter.section("screenshots of failed browser tests")
         for path in SCREENSHOTS:

@@ -47,7 +47,9 @@ def _access_table() -> dict[str, dict]:
     path = os.environ.get("MWAA_LOCAL_ACCESS_FILE")
     if not path:
         return {}
-    return json.loads(Path(path).read_text())
+    text = Path(path).read_text()
+    # Docker mounts /dev/null there when no access file was given: no keys listed.
+    return json.loads(text) if text.strip() else {}
 
 
 def strict() -> bool:

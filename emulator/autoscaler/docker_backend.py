@@ -51,7 +51,7 @@ class DockerBackend:
             me = self.client.containers.get(socket.gethostname())
             return me.labels[_PROJECT]
         except Exception:  # noqa: BLE001 - not in a container of the project: say which
-            project = os.environ.get("MWAA_LOCAL_COMPOSE_PROJECT")
+            project = os.environ.get("COMPOSE_PROJECT_NAME")
             if not project:
                 raise
             return project

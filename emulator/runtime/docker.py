@@ -27,7 +27,7 @@ from emulator.runtime.base import (
     UpError,
     overall_status,
 )
-from emulator.settings import compose_file, environment_file, project_dir, state_dir
+from emulator.settings import compose_file, environment_file, project_dir, setting, state_dir
 from emulator.watcher.artifacts import requirements_log
 
 if TYPE_CHECKING:
@@ -43,6 +43,17 @@ REPORT_EVERY_S = 5
 # starting: `up` says so at once instead of waiting out UP_TIMEOUT_S.
 CRASH_LOOP_RESTARTS = 5
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# Compose's line per network, volume or container and step (v2: "Container x  Healthy", v1:
+# "Creating x ... done"): `up` folds them into its own "waiting for" line.
+_COMPOSE_STEP = re.compile(
+    r"""^(?:
+        (?:Network|Volume|Container)\s+\S+\s+
+        (?:Creating|Created|Starting|Started|Waiting|Healthy|Running|Recreated?|Exited)
+      | (?:Creating|Starting|Recreating)\s+(?:network\s+|volume\s+)?\S+.*?
+        (?:\.\.\.\s*(?:done)?|driver)
+    )$""",
+    re.VERBOSE,
+)
 _LABEL_PROJECT = "com.docker.compose.project"
 _LABEL_SERVICE = "com.docker.compose.service"
 _LABEL_NUMBER = "com.docker.compose.container-number"
@@ -50,7 +61,16 @@ _LABEL_NUMBER = "com.docker.compose.container-number"
 
 @functools.cache
 def compose_command() -> tuple[str, ...]:
-    """`docker compose` (v2) when it works, else `docker-compose` (v1)."""
+    """`docker compose` (v2) when it works, else `docker-compose` (v1); MWAA_LOCAL_COMPOSE
+    (`docker compose` or `docker-compose`) chooses when both are installed."""
+    chosen = setting("MWAA_LOCAL_COMPOSE", "").strip()
+    if chosen:
+        argv = tuple(chosen.split())
+        if argv not in (("docker", "compose"), ("docker-compose",)):
+            raise UpError(
+                f"MWAA_LOCAL_COMPOSE must be `docker compose` or `docker-compose` (got {chosen!r})"
+            )
+        return argv
     if shutil.which("docker"):
         try:
             v2 = subprocess.run(
@@ -69,8 +89,9 @@ def compose_command() -> tuple[str, ...]:
 
 
 def project_name() -> str:
-    """The compose project; MWAA_LOCAL_COMPOSE_PROJECT lets tests run one of their own."""
-    raw = os.environ.get("MWAA_LOCAL_COMPOSE_PROJECT") or DEFAULT_PROJECT
+    """The compose project: COMPOSE_PROJECT_NAME, which Compose itself reads from `.env` too,
+    so that `docker compose ps` in the project folder shows the environment."""
+    raw = setting("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT) or DEFAULT_PROJECT
     # Compose keeps only these characters of a project name; labels carry the kept form.
     return re.sub(r"[^a-z0-9_-]", "", raw.lower()) or DEFAULT_PROJECT
 
@@ -85,16 +106,21 @@ class _Container:
     exit_code: int
     health_output: str
     restarts: int = 0
+    # Docker says "healthy" until `retries` probes in a row have failed; a person asking now
+    # wants to know that the last one failed (or timed out).
+    last_probe_ok: bool = True
 
     @property
     def healthy(self) -> bool:
-        return self.state == "running" and self.health in (None, "healthy")
+        return self.state == "running" and self.health in (None, "healthy") and self.last_probe_ok
 
     def describe(self) -> str:
         if self.state == "exited":
             return f"exited with code {self.exit_code}"
         if self.state != "running":
             return self.state
+        if self.health == "healthy" and not self.last_probe_ok:
+            return "health check failing"
         return self.health or "running"
 
     @classmethod
@@ -115,6 +141,8 @@ class _Container:
             exit_code=int(state.get("ExitCode") or 0),
             health_output=(output[-1] if output else "")[:160],
             restarts=int(attrs.get("RestartCount") or 0),
+            # A probe that timed out has ExitCode -1 ("Health check exceeded timeout").
+            last_probe_ok=not log or log[-1].get("ExitCode") == 0,
         )
 
 
@@ -288,7 +316,8 @@ class DockerRuntime:
             while not lines.empty():
                 line = lines.get()
                 output.append(line)
-                progress(f"compose: {line}")
+                if not _COMPOSE_STEP.match(line):  # the "waiting for" line says those
+                    progress(f"compose: {line}")
             compose_rc = process.poll()
             try:
                 containers = self._containers()

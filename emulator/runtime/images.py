@@ -117,8 +117,24 @@ def _image_label(ref: str, label: str) -> str | None:
     return value if result.returncode == 0 and value not in ("", "<no value>") else None
 
 
+# Set once a pull has failed because no registry could be reached: later pulls of this
+# process would fail the same way, so they are not tried (nor reported) again.
+_registry_unreachable: str | None = None
+# The daemon's words when the registry itself cannot be reached (DNS, TCP, TLS, proxy).
+_NO_REGISTRY = re.compile(
+    r"no such host|dial tcp|i/o timeout|connection refused|network is unreachable|"
+    r"TLS handshake|proxyconnect|Client\.Timeout|context deadline exceeded",
+    re.IGNORECASE,
+)
+
+
 def try_pull(ref: str, progress: Progress) -> bool:
-    """Pull an image; False (not an error) when no registry answers."""
+    """Pull an image; False (not an error) when it cannot be pulled. Says what it pulls, and
+    why a pull failed unless the reason is that no registry answers (then the caller says
+    what it does instead, in one line)."""
+    global _registry_unreachable
+    if _registry_unreachable is not None:
+        return False
     progress(f"pulling {ref}")
     try:
         result = _docker("pull", ref, timeout=PULL_TIMEOUT_S)
@@ -127,9 +143,17 @@ def try_pull(ref: str, progress: Progress) -> bool:
         return False
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
-        progress(f"cannot pull {ref}: {reason}")
+        if _NO_REGISTRY.search(reason):
+            _registry_unreachable = reason
+        else:
+            progress(f"cannot pull {ref}: {reason}")
         return False
     return True
+
+
+def registry_unreachable() -> bool:
+    """Whether a pull of this process found no registry answering."""
+    return _registry_unreachable is not None
 
 
 def _run(
@@ -203,6 +227,8 @@ def ensure_base_image(progress: Progress, allow_pull: bool = True) -> None:
         return
     if allow_pull and try_pull(BASE_IMAGE, progress):
         return
+    if registry_unreachable():
+        progress(f"no registry answers: making {BASE_IMAGE} here instead")
     hint = (
         f"Make {BASE_IMAGE} available some other way (`docker load`), or install debootstrap "
         "(`apt-get install debootstrap`) and run this as root."
@@ -456,18 +482,24 @@ def infrastructure_images(
     """The image each infrastructure service runs: the configured one when it is here or can be
     pulled, else (and always when `offline`) its stand-in, built as needed."""
     chosen: dict[str, str] = {}
+    missing: list[Standin] = []
     for standin in STANDINS:
         configured = setting(standin.variable)
-        if configured == standin.tag:
-            pass
-        elif offline:
-            progress(f"offline: {standin.tag} stands in for {configured}")
-        elif image_exists(configured) or (allow_pull and try_pull(configured, progress)):
-            chosen[standin.variable] = configured
-            continue
+        if configured != standin.tag and not offline:
+            if image_exists(configured) or (allow_pull and try_pull(configured, progress)):
+                chosen[standin.variable] = configured
+                continue
+        missing.append(standin)
+    if missing:
+        configured = ", ".join(setting(s.variable) for s in missing)
+        if offline:
+            why = "MWAA_LOCAL_OFFLINE=1"
+        elif registry_unreachable():
+            why = "no registry answers"
         else:
-            progress(f"{configured} is not on this machine and cannot be pulled")
-            progress(f"using the offline stand-in {standin.tag} instead")
+            why = "not on this machine and cannot be pulled"
+        progress(f"{why}: using offline stand-ins (images/offline/) for {configured}")
+    for standin in missing:
         ensure_standin(standin, progress, allow_pull=allow_pull and not offline)
         chosen[standin.variable] = standin.tag
     return chosen

@@ -342,29 +342,6 @@ def test_concurrent_cli_requests_queue_and_all_succeed(mwaa) -> None:
     assert all("example_bash_python" in decoded(body, "stdout") for _, body in answers[1::2])
 
 
-def test_mwaa_local_login_prints_a_working_sso_url(native_env) -> None:
-    env, _ = native_env
-    url = env.ok("login").strip()
-    assert url.startswith(f"{WEB}/aws_mwaa/aws-console-sso?login=true#")
-    token = url.split("#", 1)[1]
-    with urllib.request.urlopen(url.split("#")[0], timeout=30) as page:
-        assert b"location.hash" in page.read()  # the page reads the fragment itself
-    import http.cookiejar
-
-    browser = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-    )
-    with browser.open(
-        urllib.request.Request(
-            f"{WEB}/aws_mwaa/login", data=f"token={token}".encode(), method="POST"
-        ),
-        timeout=30,
-    ) as page:
-        assert page.url.endswith("/home")
-    https = env.ok("login", "--https").strip()
-    assert https.startswith(f"https://localhost:{NATIVE_PORTS['https']}/aws_mwaa/aws-console-sso")
-
-
 def test_expired_tokens_are_refused(mwaa) -> None:
     cli = mwaa.create_cli_token(Name=NAME)["CliToken"]
     web = mwaa.create_web_login_token(Name=NAME)["WebToken"]

@@ -1,11 +1,13 @@
-"""The Docker tier, for real: images built offline (debootstrap base, host wheelhouses,
-stand-ins for PostgreSQL, Redis and MinIO), docker-compose.yml under a compose project and
-ports of its own, and the example DAG run through Celery."""
+"""The Docker tier, for real: the images (built offline here: debootstrap base, host
+wheelhouses, and stand-ins for PostgreSQL, Redis and MinIO where no registry has them),
+docker-compose.yml under a compose project and ports of its own, the example DAG run through
+Celery, and the UI in Chromium."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,7 +18,9 @@ import pytest
 from emulator.runtime import images, select, topology
 from emulator.runtime.base import UP_TIMEOUT_S
 from emulator.runtime.docker import DockerRuntime
-from tests.conftest import PROJECT, Env, curl_cli, make_state_dir, wait_until
+from emulator.settings import setting
+from tests.conftest import ACCESS, PROJECT, Env, curl_cli, make_state_dir, wait_until
+from tests.integration.ui_checks import UIChecks, UITarget
 
 pytestmark = pytest.mark.docker
 
@@ -66,9 +70,13 @@ class Tier:
 def tier(request: pytest.FixtureRequest):
     _require_engine()
     home = make_state_dir("mwaa-local-docker-")
+    access = home / "access.json"
+    access.write_text(json.dumps(ACCESS))
+    access.chmod(0o644)  # read by the api container's airflow user
     settings = {
         "MWAA_LOCAL_HOME": str(home),
-        "MWAA_LOCAL_COMPOSE_PROJECT": COMPOSE_PROJECT,
+        "COMPOSE_PROJECT_NAME": COMPOSE_PROJECT,
+        "MWAA_LOCAL_ACCESS_FILE": str(access),
         "MWAA_LOCAL_WEB_PORT": str(PORTS["web"]),
         "MWAA_LOCAL_HTTPS_PORT": str(PORTS["https"]),
         "MWAA_LOCAL_AIRFLOW_PORT": str(PORTS["airflow"]),
@@ -82,8 +90,10 @@ def tier(request: pytest.FixtureRequest):
             # DockerRuntime in this process reads the same settings as the `mwaa-local` it runs.
             for name, value in settings.items():
                 patch.setenv(name, value)
-            for name, value in images.build_offline(_say).items():
-                patch.setenv(name, value)
+            # The stand-ins are built first (timed apart from `up`); `up` itself runs with the
+            # default images of .env, and falls back to the stand-ins where no registry has
+            # them, as a user's `make up` does.
+            images.build_offline(_say)
             env = Env(home, PORTS)  # takes this process's environment, patched above
             runtime = DockerRuntime()
             runtime.clean(_say)  # whatever an interrupted run left behind
@@ -133,6 +143,14 @@ def test_up_reports_available_on_the_docker_runtime(tier: Tier) -> None:
     assert "runtime: docker (RUNTIME=docker was asked for)" in tier.up_output
     assert "is AVAILABLE" in tier.up_output
     assert f"http://127.0.0.1:{PORTS['web']}" in tier.up_output
+    assert f"WebServerHostname: localhost:{PORTS['https']}" in tier.up_output
+    # Compose's line per container and step is folded into `up`'s own "waiting for" line.
+    chatter = [
+        line
+        for line in tier.up_output.splitlines()
+        if re.search(r"compose: (Container|Creating|Network|Volume) ", line)
+    ]
+    assert not chatter, chatter
     status = tier.env.status()
     assert status["Status"] == "AVAILABLE", json.dumps(status, indent=2)
     assert status["Runtime"] == "docker"
@@ -143,9 +161,17 @@ def test_up_reports_available_on_the_docker_runtime(tier: Tier) -> None:
     assert all(c["healthy"] for c in status["Components"]), status["Components"]
 
 
-def test_infrastructure_runs_the_offline_standins(tier: Tier) -> None:
+def test_infrastructure_runs_the_default_images_or_says_why_not(tier: Tier) -> None:
+    """The images of .env where a registry has them; otherwise the stand-ins, said in one line
+    of `up`, with none of the daemon's pull errors."""
     import docker
 
+    assert "Error response from daemon" not in tier.up_output, tier.up_output
+    no_registry = "no registry answers: using offline stand-ins" in tier.up_output
+    if not no_registry:
+        print("docker tier: a registry answers; running the default infrastructure images")
+    else:
+        print("docker tier: no registry answers here; testing the offline stand-ins instead")
     client = docker.from_env()
     try:
         running = {
@@ -157,16 +183,42 @@ def test_infrastructure_runs_the_offline_standins(tier: Tier) -> None:
     finally:
         client.close()
     for standin in images.STANDINS:
-        assert standin.tag in running[standin.folder], running
+        configured = setting(standin.variable)
+        wanted = standin.tag if no_registry else configured
+        assert wanted in running[standin.folder], running
 
 
 def test_webserver_answers_on_the_published_port(tier: Tier) -> None:
     status, body = _get("/health")
     assert status == 200
     assert json.loads(body)["metadatabase"]["status"] == "healthy"
-    status, body = _get("/login/")
-    assert status == 200
-    assert b'name="password"' in body
+
+
+def test_compose_ps_in_the_project_folder_shows_the_environment(tier: Tier) -> None:
+    """Compose reads COMPOSE_PROJECT_NAME (from .env, or the shell as here) by itself."""
+    import subprocess
+
+    commands = [c for c in (("docker", "compose"), ("docker-compose",)) if _compose_works(c)]
+    if len(commands) < 2:
+        from tests.conftest import unavailable
+
+        unavailable(f"both Compose v2 and v1 are needed here (found {commands})")
+    for command in commands:
+        out = subprocess.run(
+            [*command, "ps"], cwd=PROJECT, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        for service in ("scheduler", "webserver", "api", "worker"):
+            assert service in out.stdout, (command, out.stdout)
+
+
+def _compose_works(command: tuple[str, ...]) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run([*command, "version"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
 
 
 def _run_to_success(tier: Tier, dag: str) -> tuple[str, str]:
@@ -180,7 +232,19 @@ def _run_to_success(tier: Tier, dag: str) -> tuple[str, str]:
     )
     execution = (datetime.now(UTC) - timedelta(seconds=5)).replace(microsecond=0).isoformat()
     run_id = f"dockertest_{execution.replace(':', '').replace('+', '_')}"
-    _airflow(tier, "trigger_dag", dag, "--run_id", run_id, "--exec_date", execution)
+    # trigger_dag reads the serialized DAG, which the scheduler writes a little after the row
+    # unpause needs.
+    wait_until(
+        lambda: (
+            tier.runtime.airflow(
+                ["trigger_dag", dag, "--run_id", run_id, "--exec_date", execution]
+            ).returncode
+            == 0
+        ),
+        120,
+        f"the scheduler to serialize {dag} (trigger_dag to succeed)",
+        interval=2,
+    )
 
     def finished() -> str | None:
         result = tier.runtime.airflow(["dag_state", dag, execution])
@@ -241,6 +305,62 @@ def test_mwaa_api_in_containers(tier: Tier) -> None:
     with opener.open(request, timeout=60) as page:
         assert page.url.endswith("/home")
         assert DAG in page.read().decode()
+
+
+class TestDockerUI(UIChecks):
+    @pytest.fixture
+    def target(self, tier: Tier) -> UITarget:
+        return UITarget("docker", tier.env)
+
+
+def _component(tier: Tier, name: str) -> dict:
+    return next(c for c in tier.env.status()["Components"] if c["name"] == name)
+
+
+def test_a_failing_health_check_is_shown_at_once(tier: Tier) -> None:
+    """Docker calls a container healthy until 30 probes in a row have failed (150 s here);
+    `mwaa-local status` shows the component unhealthy from the first failed one."""
+    import signal
+
+    import docker
+
+    client = docker.from_env()
+    try:
+        (api,) = client.containers.list(
+            filters={
+                "label": [
+                    f"com.docker.compose.project={COMPOSE_PROJECT}",
+                    "com.docker.compose.service=api",
+                ]
+            }
+        )
+        # Host process ids: the API server stops answering, as a hung process would.
+        rows = api.top(ps_args="-eo pid,args")["Processes"]
+        pid = next(
+            int(row[0])
+            for row in rows
+            if "mwaa-local run api" in row[1] and "docker-init" not in row[1]  # not tini
+        )
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_until(
+                lambda: not _component(tier, "api")["healthy"], 60, "status to show api unhealthy"
+            )
+            api.reload()
+            assert api.attrs["State"]["Health"]["Status"] == "healthy"  # Docker's own view
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    finally:
+        client.close()
+    wait_until(lambda: _component(tier, "api")["healthy"], 60, "api healthy again")
+
+
+def test_home_is_the_airflow_home_in_the_containers(tier: Tier) -> None:
+    from tests.conftest import s3_client
+    from tests.integration.test_bucket import put_home_loader
+
+    put_home_loader(s3_client(PORTS))
+    _run_to_success(tier, "home_sample")  # its task checks `~` in the worker container
 
 
 def _list_dags(mwaa) -> set[str]:
@@ -366,6 +486,7 @@ def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
     )
     containers = _worker_containers()
     assert set(containers) == {"worker-1", "worker-2", "worker-3"}
+
     # `mwaa-local status` shows current and wanted workers and the queue depth.
     def status_with_3_workers() -> str:
         out = tier.env.run("status").stdout

@@ -4,6 +4,9 @@ server and a Celery worker as local processes."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 import socket
 import subprocess
 from pathlib import Path
@@ -12,6 +15,7 @@ import psutil
 import pytest
 
 from tests.conftest import (
+    MWAA_LOCAL,
     NATIVE_PORTS,
     PROJECT,
     Env,
@@ -75,6 +79,8 @@ def test_up_reports_available_with_addresses(native_env) -> None:
     assert "runtime: native (RUNTIME=native was asked for)" in up.stdout
     assert "is AVAILABLE" in up.stdout
     assert f"http://127.0.0.1:{PORTS['web']}" in up.stdout
+    assert f"WebServerHostname: localhost:{PORTS['https']}" in up.stdout
+    assert f"Airflow UI:        https://localhost:{PORTS['https']}" in up.stdout
     status = env.status()
     assert status["Status"] == "AVAILABLE"
     assert status["Runtime"] == "native"
@@ -85,6 +91,21 @@ def test_up_reports_available_with_addresses(native_env) -> None:
     assert all(c["healthy"] for c in status["Components"])
     text = env.run("status").stdout
     assert "AVAILABLE" in text and "worker-1" in text
+
+
+def test_status_into_a_closed_pipe_prints_no_traceback(native_env) -> None:
+    """`mwaa-local status | head` (or `| true`): the reader leaves before we have written."""
+    env, _ = native_env
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [MWAA_LOCAL, "status"], env=env.env, stdout=write, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "BrokenPipeError" not in result.stderr, result.stderr
 
 
 def test_bucket_exists_with_versioning(native_env) -> None:
@@ -101,14 +122,10 @@ def test_bucket_exists_with_versioning(native_env) -> None:
     assert s3.get_bucket_versioning(Bucket="airflow-mwaa-local")["Status"] == "Enabled"
 
 
-def test_webserver_serves_rbac_login(native_env) -> None:
+def test_webserver_health_through_the_api(native_env) -> None:
     import urllib.request
 
-    env, _ = native_env
     # Through the API's proxy, on the web server host, as on MWAA.
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['web']}/login/", timeout=10) as page:
-        assert page.status == 200
-        assert b"Sign In" in page.read()
     with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['web']}/health", timeout=10) as page:
         assert json.load(page)["metadatabase"]["status"] == "healthy"
 
@@ -122,6 +139,46 @@ def test_bash_and_python_tasks_run_through_celery(native_env) -> None:
     # The Celery worker ran it: its log names the task.
     worker_log = (env.home / "logs" / "worker-1.log").read_text(errors="replace")
     assert "airflow.executors.celery_executor.execute_command" in worker_log
+
+
+def quick_start() -> list[list[str]]:
+    """The README's quick start, as argv lists (comments dropped)."""
+    text = (PROJECT / "README.md").read_text()
+    block = text.split("<!-- quick-start", 1)[1].split("<!-- /quick-start -->", 1)[0]
+    code = block.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line.split("#", 1)[0]) for line in code.splitlines() if line.split("#")[0]]
+
+
+def test_the_readme_quick_start_runs_the_example_to_success(native_env) -> None:
+    env, _ = native_env
+    env.airflow("pause", DAG)  # as a fresh environment has it: MWAA creates DAGs paused
+    lines = quick_start()
+    assert lines[0] == ["make", "up"]  # the fixture's `mwaa-local up`
+    outputs = []
+    for argv in lines[1:]:
+        assert argv[0] == ".venv/bin/mwaa-local", argv
+        # --open would start a desktop browser; the URL is what it opens.
+        outputs.append(env.ok(*[a for a in argv[1:] if a != "--open"]))
+    triggered = next(o for argv, o in zip(lines[1:], outputs, strict=True) if "trigger_dag" in argv)
+    run_id = re.search(r"(manual__[^,\s>]+)", triggered).group(1)
+
+    def state() -> str | None:
+        out = env.ok("cli", "list_dag_runs", DAG)
+        row = next((line for line in out.splitlines() if run_id in line), "")
+        return next((w for w in ("success", "failed") if f"| {w}" in row), None)
+
+    assert wait_until(state, 240, f"{run_id} to finish") == "success"
+
+
+def test_the_example_plugin_reaches_the_dags(native_env) -> None:
+    """plugins/ went to the bucket as plugins.zip at the first `up`: its operator runs on the
+    workers and its macro renders through the CLI endpoint."""
+    env, _ = native_env
+    run_id = run_dag_to_success(env, "example_plugin")
+    out = env.airflow("list_dag_runs", "example_plugin")
+    when = next(line for line in out.splitlines() if run_id in line).split("|")[3].strip()
+    rendered = env.ok("cli", "render", "example_plugin", "greet", when)
+    assert "HELLO FROM PLUGINS.ZIP! (" + run_id + ")" in rendered, rendered
 
 
 def _execution_date(env: Env, run_id: str) -> str:
