@@ -277,12 +277,6 @@ def test_web_login_token_gives_an_airflow_session(mwaa) -> None:
     assert caught.value.code == 403
 
 
-def test_ui_without_session_goes_to_login(native_env) -> None:
-    with urllib.request.urlopen(f"{WEB}/home", timeout=30) as page:
-        assert "/login/" in page.url
-        assert b"Sign In" in page.read()
-
-
 def test_update_environment_applies_configuration(mwaa) -> None:
     before = mwaa.get_environment(Name=NAME)["Environment"]
     options = {**before["AirflowConfigurationOptions"], "webserver.navbar_color": "#ab12cd"}

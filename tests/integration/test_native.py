@@ -174,11 +174,32 @@ def test_the_example_plugin_reaches_the_dags(native_env) -> None:
     """plugins/ went to the bucket as plugins.zip at the first `up`: its operator runs on the
     workers and its macro renders through the CLI endpoint."""
     env, _ = native_env
+    _deploy_the_example_plugin()
     run_id = run_dag_to_success(env, "example_plugin")
     out = env.airflow("list_dag_runs", "example_plugin")
     when = next(line for line in out.splitlines() if run_id in line).split("|")[3].strip()
     rendered = env.ok("cli", "render", "example_plugin", "greet", when)
     assert "HELLO FROM PLUGINS.ZIP! (" + run_id + ")" in rendered, rendered
+
+
+def _deploy_the_example_plugin() -> None:
+    """The project's plugins/ as plugins.zip and its example DAG, as `up` uploaded them at
+    first (other tests of this shared environment deploy projects of their own)."""
+    from emulator.deploy import deterministic_zip, put_if_changed
+    from tests.conftest import mwaa_client, s3_client, wait_for_update
+
+    s3 = s3_client(PORTS)
+    dag = PROJECT / "dags" / "example_plugin_dag.py"
+    s3.put_object(Bucket="airflow-mwaa-local", Key=f"dags/{dag.name}", Body=dag.read_bytes())
+    zipped = deterministic_zip(PROJECT / "plugins")
+    version, _ = put_if_changed(s3, "airflow-mwaa-local", "plugins.zip", zipped)
+    mwaa = mwaa_client(PORTS)
+    current = mwaa.get_environment(Name="mwaa-local")["Environment"]
+    if current.get("PluginsS3ObjectVersion") != version:
+        mwaa.update_environment(
+            Name="mwaa-local", PluginsS3Path="plugins.zip", PluginsS3ObjectVersion=version
+        )
+        assert wait_for_update(mwaa, "mwaa-local")["Status"] == "AVAILABLE"
 
 
 def _execution_date(env: Env, run_id: str) -> str:
