@@ -41,11 +41,13 @@ logs: venv
 clean: venv
 	@$(MWAA) clean
 
-lint: venv
-	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale bench/dag_sync
+LINTED := emulator tests bench plugins dags $(filter-out %.py,$(wildcard bench/*))
 
-test: venv
-	@$(VENV)/bin/ruff check emulator tests bench bench/startup bench/cli_latency bench/autoscale bench/dag_sync
+lint: venv
+	@$(VENV)/bin/ruff check $(LINTED)
+	@$(VENV)/bin/mypy
+
+test: lint
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Upload dags/, plugins/ and requirements/requirements.txt, then update the environment.
@@ -57,4 +59,4 @@ test-requirements: venv
 	@$(MWAA) test-requirements
 
 bench: venv
-	@for b in bench/startup bench/cli_latency bench/autoscale bench/dag_sync; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+	@for b in $(filter-out %.py,$(wildcard bench/*)); do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

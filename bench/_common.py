@@ -67,21 +67,36 @@ class BenchEnv:
             dbname="airflow",
         )
 
+    def status(self) -> dict:
+        import json
+
+        return json.loads(self.mwaa("status", "--json", check=False).stdout)
+
     def processes(self) -> list:
-        """Every process of the environment: the process groups recorded in run/*.pid."""
+        """Every process of the environment: each component's process tree, as supervisord
+        runs it (supervisord itself and its event listener are left out)."""
         import psutil
 
-        groups = set()
-        for pidfile in (self.home / "run").glob("*.pid"):
-            groups.add(int(pidfile.read_text().split()[0]))
         found = []
-        for proc in psutil.process_iter():
+        for component in self.status()["Components"]:
+            if not component.get("pid"):
+                continue
             try:
-                if os.getpgid(proc.pid) in groups:
-                    found.append(proc)
-            except (OSError, psutil.Error):
+                leader = psutil.Process(component["pid"])
+                found += [leader, *leader.children(recursive=True)]
+            except psutil.Error:
                 continue
         return found
+
+    def running_workers(self) -> list[str]:
+        return sorted(
+            (
+                c["name"]
+                for c in self.status()["Components"]
+                if c["name"].startswith("worker-") and c["state"] == "running"
+            ),
+            key=lambda w: int(w.split("-")[1]),
+        )
 
     def close(self) -> None:
         import shutil

@@ -1,53 +1,59 @@
-"""`mwaa-local`: start, stop and look at a local MWAA environment."""
+"""`mwaa-local`: start, stop and look at a local MWAA environment.
+
+Commands print what a user reads; library code raises the project's exceptions
+(emulator/errors.py), which `main` turns into one message and an exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from emulator.settings import Ports
+from emulator.config import settings
+from emulator.errors import MwaaLocalError, UsageError
 
 
 def _progress(message: str) -> None:
     print(f"mwaa-local: {message}", flush=True)
 
 
+def _environment():  # -> EnvironmentSpec
+    from emulator.environment import spec
+
+    return spec.load(settings().environment_path)
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from emulator.environment import spec
     from emulator.runtime import select
-    from emulator.runtime.base import UpError
-    from emulator.settings import environment_file
 
+    config = settings()
     try:
-        environment = spec.load(environment_file())
+        environment = _environment()
     except spec.SpecError as exc:
-        print(f"mwaa-local: {environment_file().name}: {exc}", file=sys.stderr)
+        print(f"mwaa-local: {config.environment_path.name}: {exc}", file=sys.stderr)
         print(
             "mwaa-local: nothing was started; fix the file and run `make up` again", file=sys.stderr
         )
         return 2
+    ports = config.ports
     previous = select.remembered()
     name, why = select.choose(args.runtime)
     if previous and previous != name and select.get(previous).status().status == "AVAILABLE":
-        print(
-            f"mwaa-local: the environment is running on the {previous} runtime; "
-            "run `make down` first",
-            file=sys.stderr,
+        raise UsageError(
+            f"the environment is running on the {previous} runtime; run `make down` first"
         )
-        return 2
     _progress(f"runtime: {name} ({why})")
     runtime = select.get(name)
     select.remember(name)
     started = time.monotonic()
-    try:
-        runtime.up(_progress)
-    except UpError as exc:
-        print(f"mwaa-local: {exc}", file=sys.stderr)
-        return 1
-    ports = Ports.load()
+    runtime.up(_progress)
     _progress(
         f"environment {environment.name} is AVAILABLE after {time.monotonic() - started:.1f} s"
     )
@@ -66,14 +72,12 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
-    import shutil
-
     from emulator.runtime import select
-    from emulator.settings import state_dir
 
     select.current().clean(_progress)
-    shutil.rmtree(state_dir(), ignore_errors=True)
-    _progress(f"removed {state_dir()}")
+    state = settings().state_root
+    shutil.rmtree(state, ignore_errors=True)
+    _progress(f"removed {state}")
     return 0
 
 
@@ -82,21 +86,31 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     status = select.current().status()
     if args.json:
-        print(json.dumps(status.as_json(Ports.load()), indent=2))
-    else:
-        print(f"{status.name}: {status.status} ({status.runtime} runtime)")
-        for c in status.components:
-            mark = "healthy" if c.healthy else "UNHEALTHY"
-            print(f"  {c.name:<12} {c.state:<10} {mark:<10} {c.detail}")
-        if status.workers:
-            w = status.workers
-            print(
-                f"  workers: {w['current']} running, {w['wanted']} wanted "
-                f"(MinWorkers {w['min_workers']}, MaxWorkers {w['max_workers']}); "
-                f"{w['busy']} tasks queued or running, queue depth {w['queue_depth']}"
-                + (f"; retiring {', '.join(w['retiring'])}" if w["retiring"] else "")
-            )
-            print(f"  last decision: {w['reason']}")
+        print(json.dumps(status.as_json(settings()), indent=2))
+        return 0 if status.status == "AVAILABLE" else 3
+    print(f"{status.name}: {status.status} ({status.runtime} runtime)")
+    for c in status.components:
+        mark = "healthy" if c.healthy else "UNHEALTHY"
+        restarts = f"restarts {c.restarts}" if c.restarts else ""
+        last = f"last {c.last_exit}" if c.last_exit and not c.healthy else ""
+        extra = ", ".join(x for x in (restarts, last) if x)
+        print(
+            f"  {c.name:<12} {c.state:<10} {mark:<10} {c.detail}" + (f" ({extra})" if extra else "")
+        )
+    for c in status.components:
+        if c.log_tail:
+            print(f"  --- {c.name}: the last lines of its log (`mwaa-local logs {c.name}`)")
+            for line in c.log_tail:
+                print(f"      {line}")
+    if status.workers:
+        w = status.workers
+        print(
+            f"  workers: {w['current']} running, {w['wanted']} wanted "
+            f"(MinWorkers {w['min_workers']}, MaxWorkers {w['max_workers']}); "
+            f"{w['busy']} tasks queued or running, queue depth {w['queue_depth']}"
+            + (f"; retiring {', '.join(w['retiring'])}" if w["retiring"] else "")
+        )
+        print(f"  last decision: {w['reason']}")
     return 0 if status.status == "AVAILABLE" else 3
 
 
@@ -112,17 +126,10 @@ def _cmd_airflow(args: argparse.Namespace) -> int:
     return select.current().airflow(args.args, capture=False).returncode
 
 
-def _environment_name() -> str:
-    from emulator.environment import spec
-    from emulator.settings import environment_file
-
-    return spec.load(environment_file()).name
-
-
 def _cmd_cli(args: argparse.Namespace) -> int:
     from emulator import client
 
-    status, out, err = client.run_cli(Ports.load(), _environment_name(), " ".join(args.command))
+    status, out, err = client.run_cli(settings(), _environment().name, " ".join(args.command))
     sys.stdout.buffer.write(out)
     sys.stderr.buffer.write(err)
     return 0 if status == 200 else 1
@@ -131,12 +138,14 @@ def _cmd_cli(args: argparse.Namespace) -> int:
 def _cmd_login(args: argparse.Namespace) -> int:
     from emulator import client
 
-    ports = Ports.load()
-    answer = client.mwaa(ports).create_web_login_token(Name=_environment_name())
+    config = settings()
+    answer = client.mwaa(config).create_web_login_token(Name=_environment().name)
     path = f"/aws_mwaa/aws-console-sso?login=true#{answer['WebToken']}"
     # MWAA's console link: https://{WebServerHostname}/aws_mwaa/aws-console-sso?login=true#...
     host = (
-        f"http://127.0.0.1:{ports.web}" if args.http else f"https://{answer['WebServerHostname']}"
+        f"http://127.0.0.1:{config.ports.web}"
+        if args.http
+        else f"https://{answer['WebServerHostname']}"
     )
     url = host + path
     print(url)
@@ -150,55 +159,36 @@ def _cmd_login(args: argparse.Namespace) -> int:
 def _cmd_env(args: argparse.Namespace) -> int:
     from emulator import client
 
-    for key, value in client.exports(Ports.load()).items():
+    for key, value in client.exports(settings()).items():
         print(f"export {key}={value}")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from emulator.services import airflow_components, init
-    from emulator.services.context import ServiceContext
+    from emulator import logs
+    from emulator.context import ServiceContext
+    from emulator.services import entrypoint
 
-    ctx = ServiceContext.from_environ()
-    services = {
-        "init": init.run,
-        "webserver": airflow_components.webserver,
-        "scheduler": airflow_components.scheduler,
-        "worker": airflow_components.worker,
-    }
-    if args.service == "api":
-        from emulator.api.app import serve
+    logs.setup(args.service)
+    ctx = ServiceContext.from_settings()
+    if args.service == "airflow":
+        from emulator.services.airflow import airflow_cli
 
-        serve(ctx)
-    elif args.service == "watcher":
-        from emulator.watcher import service as watcher
-
-        return watcher.run(ctx)
-    elif args.service == "autoscaler":
-        from emulator.autoscaler import service as autoscaler
-
-        return autoscaler.run(ctx)
-    elif args.service == "airflow":
-        airflow_components.airflow_cli(ctx, args.args)
-    elif args.service in services:
-        return services[args.service](ctx) or 0
-    else:
-        print(f"mwaa-local: unknown service {args.service!r}", file=sys.stderr)
-        return 2
-    return 0
+        airflow_cli(ctx, args.args)  # replaces this process
+        return 0
+    run = entrypoint(args.service)
+    if run is None:
+        raise UsageError(f"unknown service {args.service!r}")
+    return run(ctx) or 0
 
 
 def _cmd_images(args: argparse.Namespace) -> int:
     from emulator.runtime import images
 
-    try:
-        if not args.offline:
-            images.ensure_airflow_image(_progress)
-            return 0
-        overrides = images.build_offline(_progress)
-    except images.ImageBuildError as exc:
-        print(f"mwaa-local: {exc}", file=sys.stderr)
-        return 1
+    if not args.offline:
+        images.ensure_airflow_image(_progress)
+        return 0
+    overrides = images.build_offline(_progress)
     _progress("to run on them, set MWAA_LOCAL_OFFLINE=1, or these (in .env or the shell):")
     for name, value in overrides.items():
         print(f"{name}={value}")
@@ -206,7 +196,7 @@ def _cmd_images(args: argparse.Namespace) -> int:
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
-    from emulator.services import health
+    from emulator import health
 
     ok, detail = health.check(args.component)
     print(f"{args.component}: {'healthy' if ok else 'unhealthy'}: {detail}")
@@ -214,17 +204,12 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 
 def _cmd_test_requirements(args: argparse.Namespace) -> int:
-    import tempfile
-    from pathlib import Path
+    from emulator.artifacts import requirements
 
-    from emulator.settings import project_dir
-    from emulator.watcher import requirements
-
-    project = project_dir()
+    project = settings().project_dir
     file = project / args.file  # an absolute --file stays as it is
     if not file.is_file():
-        print(f"mwaa-local: {file}: no such file", file=sys.stderr)
-        return 2
+        raise UsageError(f"{file}: no such file")
     plugins = project / "plugins"
     with tempfile.TemporaryDirectory(prefix="mwaa-local-test-requirements-") as scratch:
         _progress(
@@ -264,26 +249,26 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
     from emulator import deploy
     from emulator.environment import spec
-    from emulator.settings import environment_file, project_dir
 
+    config = settings()
     try:
-        environment = spec.load(environment_file())
+        environment = _environment()
     except spec.SpecError as exc:
-        print(f"mwaa-local: {environment_file().name}: {exc}", file=sys.stderr)
-        return 2
-    s3, mwaa = deploy.clients(Ports.load())
-    _progress(f"deploying {project_dir()} to s3://{environment.bucket} ({environment.name})")
+        raise UsageError(f"{config.environment_path.name}: {exc}") from None
+    s3, mwaa = deploy.clients(config)
+    project = config.project_dir
+    _progress(f"deploying {project} to s3://{environment.bucket} ({environment.name})")
     try:
         result = deploy.deploy(
             s3,
             mwaa,
             environment,
-            project_dir(),
+            project,
             update=not args.no_update,
             wait=args.wait,
             say=lambda line: print(f"  {line}", flush=True),
         )
-    except (deploy.DeployError, ClientError) as exc:
+    except ClientError as exc:
         print(f"mwaa-local: deploy stopped: {exc}", file=sys.stderr)
         return 1
     except BotoCoreError as exc:
@@ -400,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
         sys.stdout.flush()
         return code
+    except MwaaLocalError as exc:
+        print(f"mwaa-local: {exc}", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:
         # `mwaa-local status | head`: the reader left; nothing is wrong with us.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

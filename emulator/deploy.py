@@ -8,10 +8,6 @@ rest is S3 and MWAA calls through ordinary boto3 clients, so a test can drive it
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,38 +15,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from emulator import waiting
+from emulator.artifacts.plugins_zip import deterministic_zip, walk
+from emulator.config import Settings
 from emulator.environment.spec import EnvironmentSpec
-from emulator.settings import Ports
-from emulator.watcher.plan import dag_prefix, relative_path
+from emulator.errors import DeployError
+from emulator.s3 import objects
+from emulator.watcher.plan import Diff, dag_prefix, diff, relative_path
 
 # Used when environment.json does not name them but the project has the folder or file.
 DEFAULT_PLUGINS_PATH = "plugins.zip"
 DEFAULT_REQUIREMENTS_PATH = "requirements.txt"
 # MWAA gives up on an update after about 20 minutes.
 WAIT_TIMEOUT_S = 1200
-# A zip entry's time is local and at least 1980; any fixed one keeps the bytes stable.
-ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
-_SKIPPED_DIRS = {"__pycache__"}
-_SKIPPED_SUFFIXES = (".pyc",)
-
-
-class DeployError(Exception):
-    """Deploying stopped; what was already uploaded stays (as with a partial `aws s3 sync`)."""
-
-
-@dataclass(frozen=True)
-class DagPlan:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-
-    @property
-    def uploads(self) -> list[str]:
-        return sorted(self.added + self.changed)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.changed or self.deleted)
 
 
 @dataclass
@@ -59,10 +36,6 @@ class DeployResult:
     update: dict[str, str] = field(default_factory=dict)  # UpdateEnvironment's parameters
     status: str | None = None  # the status --wait ended on
     error: str | None = None  # LastUpdate's error, or why waiting stopped
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def md5_hex(data: bytes) -> str:
@@ -75,60 +48,15 @@ def etag_md5(etag: str) -> str:
     return etag.strip('"')
 
 
-def _walk(folder: Path) -> tuple[list[str], list[str]]:
-    """Relative POSIX paths of the folders and files under `folder`, without bytecode."""
-    dirs: list[str] = []
-    files: list[str] = []
-    for root, subdirs, names in os.walk(folder):
-        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
-        base = Path(root).relative_to(folder)
-        dirs.extend((base / d).as_posix() for d in subdirs)
-        files.extend(
-            (base / n).as_posix()
-            for n in names
-            if not n.endswith(_SKIPPED_SUFFIXES) and (Path(root) / n).is_file()
-        )
-    return sorted(dirs), sorted(files)
-
-
 def local_digests(folder: Path) -> dict[str, str]:
     """Relative path -> MD5 of every file under `folder` (any type, nested folders)."""
-    return {path: md5_hex((folder / path).read_bytes()) for path in _walk(folder)[1]}
+    return {path: md5_hex((folder / path).read_bytes()) for path in walk(folder)[1]}
 
 
-def plan_dags(local: dict[str, str], remote: dict[str, str]) -> DagPlan:
-    """Mirror `local` onto `remote` (both relative path -> MD5): upload new and changed files,
-    delete what is gone locally. `remote` must come from a complete listing."""
-    return DagPlan(
-        added=sorted(p for p in local if p not in remote),
-        changed=sorted(p for p, md5 in local.items() if p in remote and remote[p] != md5),
-        deleted=sorted(p for p in remote if p not in local),
-    )
-
-
-def deterministic_zip(folder: Path) -> bytes:
-    """plugins.zip of `folder`, byte for byte the same for the same content.
-
-    Paths are relative to the folder, so its top-level folders are the zip's, as MWAA expects
-    (`cd plugins; zip -r plugins.zip .`). Entries are sorted, with a fixed date and
-    permissions (only a file's executable bit is kept), and no `__pycache__` or `.pyc`.
-    """
-    dirs, files = _walk(folder)
-    entries = [(d + "/", None) for d in dirs] + [(f, folder / f) for f in files]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, source in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-            info.create_system = 3  # Unix, wherever it is built, so the modes below count
-            if source is None:
-                info.external_attr = (0o040755 << 16) | 0x10  # 0x10: MS-DOS directory flag
-                archive.writestr(info, b"")
-                continue
-            executable = os.access(source, os.X_OK)
-            info.external_attr = (0o100755 if executable else 0o100644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, source.read_bytes(), compresslevel=6)
-    return buffer.getvalue()
+def plan_dags(local: dict[str, str], remote: dict[str, str]) -> Diff:
+    """Mirror `local` onto `remote` (both relative path -> MD5): upload the added and changed
+    files, delete the removed ones. `remote` must come from a complete listing."""
+    return diff(local, remote)
 
 
 def plan_update(current: dict[str, Any], wanted: dict[str, tuple[str, str]]) -> dict[str, str]:
@@ -153,23 +81,11 @@ def list_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     Folder markers and names the watcher would not sync either are left out (and so kept).
     """
     remote: dict[str, str] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            path = relative_path(item["Key"], prefix)
-            if path is not None:
-                remote[path] = etag_md5(item["ETag"])
+    for key, etag in objects.list_etags(s3, bucket, prefix).items():
+        path = relative_path(key, prefix)
+        if path is not None:
+            remote[path] = etag_md5(etag)
     return remote
-
-
-def _latest(s3: Any, bucket: str, key: str) -> tuple[str | None, str | None]:
-    """(MD5, VersionId) of the object's latest version; (None, None) when there is none."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None, None
-        raise
-    return etag_md5(head["ETag"]), head.get("VersionId")
 
 
 def put_if_changed(s3: Any, bucket: str, key: str, body: bytes) -> tuple[str, str | None]:
@@ -177,7 +93,8 @@ def put_if_changed(s3: Any, bucket: str, key: str, body: bytes) -> tuple[str, st
 
     Returns (VersionId now current, "+" new / "~" replaced / None unchanged).
     """
-    md5, version = _latest(s3, bucket, key)
+    etag, version = objects.latest(s3, bucket, key)
+    md5 = etag_md5(etag) if etag else None
     mark = None
     if md5 != md5_hex(body):
         version = s3.put_object(Bucket=bucket, Key=key, Body=body).get("VersionId")
@@ -199,12 +116,12 @@ def sync_dags(
         raise DeployError(f"DagS3Path {dag_s3_path!r} must name a folder of the bucket")
     plan = plan_dags(local_digests(folder), list_etags(s3, bucket, prefix))
     changes = []
-    for path in plan.uploads:
+    for path in plan.changes:
         s3.put_object(Bucket=bucket, Key=prefix + path, Body=(folder / path).read_bytes())
         changes.append(f"{'+' if path in plan.added else '~'} {prefix}{path}")
         say(changes[-1])
-    for start in range(0, len(plan.deleted), 1000):  # DeleteObjects takes 1000 keys at most
-        batch = plan.deleted[start : start + 1000]
+    for start in range(0, len(plan.removed), 1000):  # DeleteObjects takes 1000 keys at most
+        batch = plan.removed[start : start + 1000]
         answer = s3.delete_objects(
             Bucket=bucket,
             Delete={"Objects": [{"Key": prefix + p} for p in batch], "Quiet": True},
@@ -226,19 +143,21 @@ def wait_for_update(
     poll_s: float = 5,
 ) -> tuple[str, str | None]:
     """Poll until the status is no longer UPDATING; (status, error message or None)."""
-    deadline = time.monotonic() + timeout_s
-    seen = None
-    while True:
+    seen: list[str] = []
+
+    def finished() -> dict[str, Any] | None:
         environment = mwaa.get_environment(Name=name)["Environment"]
-        status = environment["Status"]
-        if status != seen:
-            say(f"status: {status}")
-            seen = status
-        if status != "UPDATING":
-            break
-        if time.monotonic() > deadline:
-            return status, f"still UPDATING after {timeout_s:.0f} s"
-        time.sleep(poll_s)
+        if not seen or seen[-1] != environment["Status"]:
+            seen.append(environment["Status"])
+            say(f"status: {environment['Status']}")
+        return environment if environment["Status"] != "UPDATING" else None
+
+    try:
+        environment = waiting.until(finished, timeout_s, f"{name}'s update", interval=poll_s)
+    except waiting.WaitTimeout:
+        return "UPDATING", f"still UPDATING after {timeout_s:.0f} s"
+    assert environment is not None  # until() returns a truthy answer
+    status = environment["Status"]
     if status == "AVAILABLE":
         return status, None
     error = (environment.get("LastUpdate") or {}).get("Error") or {}
@@ -277,7 +196,7 @@ def deploy(
 
     wanted: dict[str, tuple[str, str]] = {}
     plugins = project / "plugins"
-    if plugins.is_dir() and _walk(plugins)[1]:
+    if plugins.is_dir() and walk(plugins)[1]:
         key = environment.get("PluginsS3Path") or DEFAULT_PLUGINS_PATH
         version, mark = put_if_changed(s3, bucket, key, deterministic_zip(plugins))
         wanted["Plugins"] = (key, version)
@@ -321,20 +240,8 @@ def deploy(
     return result
 
 
-def clients(ports: Ports) -> tuple[Any, Any]:
+def clients(settings: Settings) -> tuple[Any, Any]:
     """boto3 S3 and MWAA clients for the running environment, as `mwaa-local env` sets up."""
-    import boto3
-    from botocore.config import Config
-
     from emulator import client
 
-    values = client.exports(ports)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=values["AWS_ENDPOINT_URL_S3"],
-        region_name=values["AWS_DEFAULT_REGION"],
-        aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"],
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-    )
-    return s3, client.mwaa(ports)
+    return client.s3(settings), client.mwaa(settings)

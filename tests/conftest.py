@@ -135,6 +135,12 @@ class Env:
     def status(self) -> dict:
         return json.loads(self.run("status", "--json").stdout)
 
+    def component(self, name: str) -> dict:
+        """One component of `status --json` (pid, state, restarts, last exit, ...)."""
+        found = [c for c in self.status()["Components"] if c["name"] == name]
+        assert found, f"no component {name} in mwaa-local status"
+        return found[0]
+
     def airflow(self, *args: str) -> str:
         return self.ok("airflow", *args, timeout=120)
 
@@ -304,6 +310,15 @@ def run_dag_to_success(env: Env, dag_id: str, timeout: float = 240) -> str:
 
 # Test and bench ports stay below 32768, out of Linux's ephemeral range (32768-60999): an
 # outgoing connection can never be holding one when a server wants it.
+# Checkouts that run the suite side by side on one machine (worktrees) each set
+# MWAA_LOCAL_TEST_PORT_OFFSET (say 300, 600, 900): every port and Compose project moves.
+PORT_OFFSET = int(os.environ.get("MWAA_LOCAL_TEST_PORT_OFFSET", "0"))
+
+
+def ports(**given: int) -> dict[str, int]:
+    """Test ports, moved by MWAA_LOCAL_TEST_PORT_OFFSET."""
+    return {name: number + PORT_OFFSET for name, number in given.items()}
+
 
 # IAM as the tests model it: which access key may log in as which Airflow role.
 ACCESS = {
@@ -315,14 +330,7 @@ ACCESS = {
     "AKIDNOBODY": {"secret": "nobody-secret", "identity": "user/nobody", "roles": []},
 }
 
-NATIVE_PORTS = {
-    "web": 28080,
-    "https": 28443,
-    "airflow": 28081,
-    "s3": 29000,
-    "postgres": 25433,
-    "redis": 26380,
-}
+NATIVE_PORTS = ports(web=28080, https=28443, airflow=28081, s3=29000, postgres=25433, redis=26380)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from botocore.credentials import Credentials
 from flask import Request
 
 from emulator.api.errors import AccessDeniedException
+from emulator.config import settings
 
 ROLES = ("Admin", "Op", "User", "Viewer", "Public")
 _AUTH = re.compile(
@@ -44,7 +44,7 @@ class Principal:
 
 
 def _access_table() -> dict[str, dict]:
-    path = os.environ.get("MWAA_LOCAL_ACCESS_FILE")
+    path = settings().access_file
     if not path:
         return {}
     text = Path(path).read_text()
@@ -53,7 +53,7 @@ def _access_table() -> dict[str, dict]:
 
 
 def strict() -> bool:
-    return os.environ.get("MWAA_LOCAL_STRICT_AUTH", "").lower() in ("1", "true", "yes")
+    return settings().strict_auth
 
 
 def _principal(access_key: str) -> Principal:

@@ -6,7 +6,7 @@ import base64
 
 from flask import Blueprint, Response, current_app, json, request
 
-from emulator.airflow_cli import allowlist
+from emulator.airflow_side import allowlist
 
 blueprint = Blueprint("cli_endpoint", __name__)
 
@@ -35,7 +35,7 @@ def run_cli() -> Response:
     token = bearer_token()
     if token is None:
         return _answer(401, "Missing CLI token: send Authorization: Bearer <CliToken>.")
-    grant = current_app.config["STORE"].check_token("cli", token, single_use=False)
+    grant = current_app.config["BACKEND"].check_cli_token(token)
     if grant is None:
         return _answer(403, "The CLI token is invalid or has expired (tokens last 60 seconds).")
     if (request.content_length or 0) > MAX_BODY_BYTES:

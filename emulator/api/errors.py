@@ -1,8 +1,9 @@
-"""MWAA's error shapes: header `x-amzn-ErrorType` and a JSON body with the message."""
+"""MWAA's error shapes: header `x-amzn-ErrorType: <Code>` and a JSON body with the message.
+The exceptions carry code, status and message; the routes turn them into responses."""
 
 from __future__ import annotations
 
-from flask import Response, json
+import json
 
 
 class MwaaError(Exception):
@@ -16,14 +17,11 @@ class MwaaError(Exception):
         super().__init__(message)
         self.message = message
 
-    def response(self) -> Response:
-        body = json.dumps({self.message_member: self.message})
-        return Response(
-            body,
-            status=self.status,
-            mimetype="application/json",
-            headers={"x-amzn-ErrorType": self.code},
-        )
+    def body(self) -> str:
+        return json.dumps({self.message_member: self.message})
+
+    def headers(self) -> dict[str, str]:
+        return {"x-amzn-ErrorType": self.code}
 
 
 class ValidationException(MwaaError):

@@ -1,8 +1,8 @@
 """Web login: the SSO page MWAA's console opens, with the token in the URL fragment.
 
 The fragment never reaches a server, so the page's script reads it and posts it to
-`/aws_mwaa/login`, which the Airflow web server's own plugin (emulator.airflow_plugin) turns
-into a Flask-AppBuilder session.
+`/aws_mwaa/login`, which the Airflow web server's own plugin
+(emulator/airflow_side/login_plugin.py) turns into a Flask-AppBuilder session.
 """
 
 from __future__ import annotations

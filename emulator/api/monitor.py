@@ -1,50 +1,38 @@
-"""Keeps the environment's Status real: AVAILABLE while its components are healthy."""
+"""Keeps the environment's Status real: AVAILABLE while its components are healthy, and back
+to AVAILABLE once a component that was down is healthy again (status.py has the rules)."""
 
 from __future__ import annotations
 
+import logging
 import threading
-import time
 
-from flask import Flask
+from emulator import health
+from emulator.api import status as rules
+from emulator.environment.store import Store
 
-from emulator.api.store import Store
-from emulator.services import health
-
+LOG = logging.getLogger(__name__)
 INTERVAL_S = 5
-# Statuses an operation owns; the monitor leaves them alone.
-# UPDATE_FAILED stays until the next update, as on MWAA (the environment still runs).
-BUSY = {"UPDATING", "UPDATE_FAILED", "DELETING", "DELETED", "CREATE_FAILED"}
 
 
 def components_healthy() -> bool:
-    return all(health.check(name)[0] for name in ("webserver", "scheduler", "redis", "s3"))
+    return all(health.check(name)[0] for name in rules.ESSENTIAL)
 
 
-def applied(store: Store, name: str, generation: int) -> bool:
-    """Every service seen lately runs `generation` and the environment is healthy."""
-    live = store.live_components(name)
-    return bool(live) and all(g >= generation for g in live.values()) and components_healthy()
-
-
-def start_monitor(app: Flask) -> threading.Thread:
-    store = app.config["STORE"]
-    name = app.config["CONTEXT"].spec.name
-
+def start_monitor(store: Store, name: str, stopping: threading.Event) -> threading.Thread:
     def loop() -> None:
-        while True:
+        while not stopping.is_set():
             try:
                 record = store.get(name)
-                if record and record.status == "CREATING":
-                    # Created (again) means running on this definition, not just answering.
-                    if applied(store, name, record.generation):
-                        store.update(name, status="AVAILABLE")
-                elif record and record.status not in BUSY:
-                    wanted = "AVAILABLE" if components_healthy() else "UNAVAILABLE"
+                if record is not None:
+                    healthy = components_healthy()
+                    applied = rules.applied(store.live_components(name), record.generation, healthy)
+                    wanted = rules.next_status(record.status, healthy, applied)
                     if wanted != record.status:
+                        LOG.info("environment %s: %s -> %s", name, record.status, wanted)
                         store.update(name, status=wanted)
             except Exception:  # noqa: BLE001 - the database may be restarting; try again
-                app.logger.warning("status monitor: check failed", exc_info=True)
-            time.sleep(INTERVAL_S)
+                LOG.warning("status monitor: check failed", exc_info=True)
+            stopping.wait(INTERVAL_S)
 
     thread = threading.Thread(target=loop, name="status-monitor", daemon=True)
     thread.start()

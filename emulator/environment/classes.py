@@ -8,16 +8,15 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class EnvironmentClass:
     name: str
-    dag_capacity: int
-    tasks_per_worker: int
+    tasks_per_worker: int  # Celery concurrency of one worker (MWAA's default)
 
 
 CLASSES = {
     c.name: c
     for c in (
-        EnvironmentClass("mw1.small", 50, 5),
-        EnvironmentClass("mw1.medium", 200, 10),
-        EnvironmentClass("mw1.large", 1000, 20),
+        EnvironmentClass("mw1.small", 5),
+        EnvironmentClass("mw1.medium", 10),
+        EnvironmentClass("mw1.large", 20),
     )
 }
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import botocore.loaders
 
-from emulator.environment.airflow_config import ESSENTIALS
 from emulator.environment.classes import CLASSES, MAX_WORKERS_QUOTA
+from emulator.environment.essentials import ESSENTIALS
+from emulator.errors import MwaaLocalError
 
 SUPPORTED_AIRFLOW_VERSIONS = ("1.10.12",)
 # The bucket rule MWAA enforced at launch (dropped in March 2021, kept for 1.10.12).
@@ -36,8 +37,10 @@ LOCAL_DEFAULTS: dict[str, Any] = {
 LOG_MODULES = ("DagProcessingLogs", "SchedulerLogs", "WebserverLogs", "WorkerLogs", "TaskLogs")
 
 
-class SpecError(ValueError):
+class SpecError(MwaaLocalError, ValueError):
     """An environment definition that breaks a rule; `field` names where."""
+
+    exit_code = 2
 
     def __init__(self, field: str, rule: str):
         super().__init__(f"{field}: {rule}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from emulator.settings import Ports
+from emulator.config import Settings
 
 Progress = Callable[[str], None]
 
@@ -18,9 +18,15 @@ UP_TIMEOUT_S = 600
 @dataclass
 class ComponentHealth:
     name: str
-    state: str  # running, exited, stopped, ...
+    state: str  # running, exited, stopped, fatal, restarting, ...
     healthy: bool
     detail: str = ""
+    # How often it died and was started again (Docker's RestartCount), and how it last ended.
+    restarts: int = 0
+    last_exit: str = ""
+    # A failing component's last log lines, for `status` to show.
+    log_tail: list[str] = field(default_factory=list)
+    pid: int | None = None  # natively, the process supervisord runs for it
 
 
 @dataclass
@@ -30,9 +36,10 @@ class EnvironmentStatus:
     runtime: str
     components: list[ComponentHealth] = field(default_factory=list)
     # The autoscaler's last decision: current, wanted, busy, queue_depth, retiring, reason...
-    workers: dict | None = None
+    workers: dict[str, Any] | None = None
 
-    def as_json(self, ports: Ports) -> dict:
+    def as_json(self, config: Settings) -> dict[str, Any]:
+        ports = config.ports
         return {
             "Name": self.name,
             "Status": self.status,
@@ -55,10 +62,6 @@ def overall_status(components: list[ComponentHealth], created: bool) -> str:
     return "UNAVAILABLE"
 
 
-class UpError(RuntimeError):
-    """`up` could not bring the environment to AVAILABLE; the message says what to do next."""
-
-
 class Runtime(Protocol):
     name: str
 
@@ -75,5 +78,5 @@ class Runtime(Protocol):
 
     def logs(self, component: str | None, follow: bool) -> int: ...
 
-    def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess:
+    def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an Airflow CLI command against the environment (as `airflow ARGS`)."""

@@ -17,18 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emulator import waiting
+from emulator.artifacts.staging import requirements_log
+from emulator.config import Settings, settings
 from emulator.environment import spec as spec_module
+from emulator.errors import UpError
 from emulator.runtime import images, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
     ComponentHealth,
     EnvironmentStatus,
     Progress,
-    UpError,
     overall_status,
 )
-from emulator.settings import compose_file, environment_file, project_dir, setting, state_dir
-from emulator.watcher.artifacts import requirements_log
+from emulator.runtime.docker_engine import docker_engine_answers
 
 if TYPE_CHECKING:
     import docker
@@ -59,18 +61,16 @@ _LABEL_SERVICE = "com.docker.compose.service"
 _LABEL_NUMBER = "com.docker.compose.container-number"
 
 
+def compose_command(config: Settings) -> tuple[str, ...]:
+    return _compose_command(config.compose)
+
+
 @functools.cache
-def compose_command() -> tuple[str, ...]:
+def _compose_command(chosen: str) -> tuple[str, ...]:
     """`docker compose` (v2) when it works, else `docker-compose` (v1); MWAA_LOCAL_COMPOSE
     (`docker compose` or `docker-compose`) chooses when both are installed."""
-    chosen = setting("MWAA_LOCAL_COMPOSE", "").strip()
     if chosen:
-        argv = tuple(chosen.split())
-        if argv not in (("docker", "compose"), ("docker-compose",)):
-            raise UpError(
-                f"MWAA_LOCAL_COMPOSE must be `docker compose` or `docker-compose` (got {chosen!r})"
-            )
-        return argv
+        return tuple(chosen.split())
     if shutil.which("docker"):
         try:
             v2 = subprocess.run(
@@ -88,10 +88,10 @@ def compose_command() -> tuple[str, ...]:
     )
 
 
-def project_name() -> str:
+def project_name(config: Settings) -> str:
     """The compose project: COMPOSE_PROJECT_NAME, which Compose itself reads from `.env` too,
     so that `docker compose ps` in the project folder shows the environment."""
-    raw = setting("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT) or DEFAULT_PROJECT
+    raw = config.compose_project_name or DEFAULT_PROJECT
     # Compose keeps only these characters of a project name; labels carry the kept form.
     return re.sub(r"[^a-z0-9_-]", "", raw.lower()) or DEFAULT_PROJECT
 
@@ -109,6 +109,7 @@ class _Container:
     # Docker says "healthy" until `retries` probes in a row have failed; a person asking now
     # wants to know that the last one failed (or timed out).
     last_probe_ok: bool = True
+    finished_at: str = ""  # when it last exited ("0001-01-01..." when it never did)
 
     @property
     def healthy(self) -> bool:
@@ -143,19 +144,26 @@ class _Container:
             restarts=int(attrs.get("RestartCount") or 0),
             # A probe that timed out has ExitCode -1 ("Health check exceeded timeout").
             last_probe_ok=not log or log[-1].get("ExitCode") == 0,
+            finished_at=state.get("FinishedAt") or "",
         )
 
+    @property
+    def last_exit(self) -> str:
+        if not self.finished_at or self.finished_at.startswith("0001-"):
+            return ""
+        return f"exit {self.exit_code} at {self.finished_at[11:19]}"
 
-def _services() -> tuple[list[str], list[str]]:
+
+def _services(config: Settings) -> tuple[list[str], list[str]]:
     """(long-running services but the scaled one, one-shot services) of docker-compose.yml."""
-    defs = topology.load(compose_file())
+    defs = topology.load(config.compose_file)
     running = [d.name for d in defs if d.kind != "oneshot" and d.name != SCALED]
     return running, [d.name for d in defs if d.kind == "oneshot"]
 
 
-def _spec_name() -> str:
+def _spec_name(config: Settings) -> str:
     try:
-        return spec_module.load(environment_file()).name
+        return spec_module.load(config.environment_path).name
     except spec_module.SpecError:
         return DEFAULT_PROJECT
 
@@ -165,33 +173,32 @@ class DockerRuntime:
 
     name = "docker"
 
+    def __init__(self, config: Settings | None = None) -> None:
+        self.config = config or settings()
+
     # --- plumbing -------------------------------------------------------------------------
 
     def _compose_argv(self, *args: str) -> list[str]:
-        try:
-            compose = compose_command()
-        except UpError as exc:
-            # Outside `up` (which says so as an UpError) a plain message is all a user needs.
-            raise SystemExit(f"mwaa-local: {exc}") from None
+        compose = compose_command(self.config)
         return [
             *compose,
             "--project-name",
-            project_name(),
+            project_name(self.config),
             "--file",
-            str(compose_file()),
+            str(self.config.compose_file),
             "--project-directory",
-            str(project_dir()),
+            str(self.config.project_dir),
             *args,
         ]
 
     def _remembered_images(self) -> dict[str, str]:
         try:
-            return json.loads((state_dir() / IMAGES_FILE).read_text())
+            return json.loads((self.config.state_root / IMAGES_FILE).read_text())
         except (OSError, ValueError):
             return {}
 
     def _remember_images(self, chosen: dict[str, str]) -> None:
-        path = state_dir() / IMAGES_FILE
+        path = self.config.state_root / IMAGES_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(chosen, indent=2) + "\n")
 
@@ -208,7 +215,7 @@ class DockerRuntime:
         try:
             found = client.containers.list(
                 all=True,
-                filters={"label": f"{_LABEL_PROJECT}={project_name()}"},
+                filters={"label": f"{_LABEL_PROJECT}={project_name(self.config)}"},
                 ignore_removed=True,
             )
             return [_Container.from_attrs(c.attrs) for c in found]
@@ -219,7 +226,9 @@ class DockerRuntime:
         client = self._client()
         try:
             return bool(
-                client.volumes.list(filters={"label": f"{_LABEL_PROJECT}={project_name()}"})
+                client.volumes.list(
+                    filters={"label": f"{_LABEL_PROJECT}={project_name(self.config)}"}
+                )
             )
         finally:
             client.close()
@@ -248,20 +257,18 @@ class DockerRuntime:
             if line:
                 progress(f"compose: {line}")
         if process.wait() != 0:
-            raise SystemExit(f"mwaa-local: {what} failed (compose exit {process.returncode})")
+            raise UpError(f"{what} failed (compose exit {process.returncode})")
 
     # --- up -------------------------------------------------------------------------------
 
     def up(self, progress: Progress) -> None:
-        from emulator.runtime.select import docker_engine_answers
-
-        workers = int(spec_module.load(environment_file())["MinWorkers"])
+        workers = int(spec_module.load(self.config.environment_path)["MinWorkers"])
         if not docker_engine_answers():
             raise UpError(
                 "no Docker engine answers (is the Docker daemon running, and may this user use "
                 "it?); start it, or run `mwaa-local up --runtime native`"
             )
-        compose = compose_command()
+        compose = compose_command(self.config)
         offline = images.offline_requested()
         if offline:
             progress("MWAA_LOCAL_OFFLINE=1: using the offline stand-in images")
@@ -272,7 +279,7 @@ class DockerRuntime:
         self._remember_images(chosen)
 
         progress(
-            f"starting compose project {project_name()} with `{' '.join(compose)}` "
+            f"starting compose project {project_name(self.config)} with `{' '.join(compose)}` "
             f"({workers} worker{'s' if workers != 1 else ''})"
         )
         process = subprocess.Popen(
@@ -308,11 +315,11 @@ class DockerRuntime:
                     lines.put(line)
 
         threading.Thread(target=pump, daemon=True).start()
-        started = time.monotonic()
-        deadline = started + UP_TIMEOUT_S
-        last_report = started
         containers: list[_Container] = []
-        while True:
+        pending: list[str] = []
+        reported = [time.monotonic()]
+
+        def available() -> bool:
             while not lines.empty():
                 line = lines.get()
                 output.append(line)
@@ -320,7 +327,7 @@ class DockerRuntime:
                     progress(f"compose: {line}")
             compose_rc = process.poll()
             try:
-                containers = self._containers()
+                containers[:] = self._containers()
             except Exception as exc:  # noqa: BLE001 - a hiccup of the engine: ask again
                 progress(f"cannot list the containers yet ({type(exc).__name__}); retrying")
             if compose_rc not in (None, 0):
@@ -333,21 +340,23 @@ class DockerRuntime:
             ]
             if crashing:
                 raise self._crash_loop(crashing[0])
-            waiting = _waiting(containers, workers)
-            if compose_rc == 0 and not waiting:
-                return
-            now = time.monotonic()
-            if now > deadline:
-                raise self._timeout(waiting, containers)
-            if now - last_report >= REPORT_EVERY_S:
-                progress(f"waiting for: {', '.join(waiting) or 'docker compose'}")
-                last_report = now
-            time.sleep(1)
+            pending[:] = _waiting(containers, workers, self.config)
+            if compose_rc == 0 and not pending:
+                return True
+            if time.monotonic() - reported[0] >= REPORT_EVERY_S:
+                progress(f"waiting for: {', '.join(pending) or 'docker compose'}")
+                reported[0] = time.monotonic()
+            return False
+
+        try:
+            waiting.until(available, UP_TIMEOUT_S, "the environment", interval=1)
+        except waiting.WaitTimeout:
+            raise self._timeout(pending, containers) from None
 
     def _compose_failure(
         self, rc: int, output: deque[str], containers: list[_Container]
     ) -> UpError:
-        oneshots = _services()[1]
+        oneshots = _services(self.config)[1]
         for c in containers:
             if c.service in oneshots and c.state == "exited" and c.exit_code != 0:
                 log = "\n".join(f"    {line}" for line in self._log_tail(c.id).splitlines())
@@ -374,23 +383,25 @@ class DockerRuntime:
             f"{container.service}` shows the whole log."
         )
 
-    def _timeout(self, waiting: list[str], containers: list[_Container]) -> UpError:
+    def _timeout(self, pending: list[str], containers: list[_Container]) -> UpError:
         details = []
         for c in containers:
-            if not c.healthy and c.service not in _services()[1]:
+            if not c.healthy and c.service not in _services(self.config)[1]:
                 details.append(
                     f"    {c.service}-{c.number}: {c.describe()} {c.health_output}".rstrip()
                 )
         return UpError(
             f"the environment was not AVAILABLE after {UP_TIMEOUT_S} s; still waiting for "
-            f"{', '.join(waiting)}.\n" + "\n".join(details) + "\n"
+            f"{', '.join(pending)}.\n" + "\n".join(details) + "\n"
             "`mwaa-local logs NAME` shows why; `mwaa-local down` stops what did start."
         )
 
     # --- the rest of the protocol ---------------------------------------------------------
 
     def down(self, progress: Progress) -> None:
-        progress(f"stopping compose project {project_name()} (the state stays in its volumes)")
+        progress(
+            f"stopping compose project {project_name(self.config)} (the state stays in its volumes)"
+        )
         # `rm -v` first: it removes the containers' anonymous volumes (the redis image declares
         # VOLUME /data), which a plain `down` would leave behind at every stop; named volumes,
         # the environment's state, stay.
@@ -398,12 +409,12 @@ class DockerRuntime:
         self._compose(["down", "--remove-orphans"], progress, "compose down")
 
     def clean(self, progress: Progress) -> None:
-        progress(f"removing compose project {project_name()} and its volumes")
+        progress(f"removing compose project {project_name(self.config)} and its volumes")
         self._compose(["down", "--volumes", "--remove-orphans"], progress, "compose down -v")
-        (state_dir() / IMAGES_FILE).unlink(missing_ok=True)
+        (self.config.state_root / IMAGES_FILE).unlink(missing_ok=True)
 
     def status(self) -> EnvironmentStatus:
-        name = _spec_name()
+        name = _spec_name(self.config)
         try:
             containers = self._containers()
             created = bool(containers) or self._has_volumes()
@@ -412,20 +423,20 @@ class DockerRuntime:
             return EnvironmentStatus(name, "UNAVAILABLE", self.name, [down])
         components: list[ComponentHealth] = []
         if created:
-            for service in _services()[0]:
+            for service in _services(self.config)[0]:
                 found = [c for c in containers if c.service == service]
-                components.append(_health(service, found[0] if found else None))
+                components.append(self._component(service, found[0] if found else None))
             found_workers = sorted(
                 (c for c in containers if c.service == SCALED), key=lambda c: c.number
             )
             try:
-                expected = int(spec_module.load(environment_file())["MinWorkers"])
+                expected = int(spec_module.load(self.config.environment_path)["MinWorkers"])
             except spec_module.SpecError:
                 expected = 1
             numbers = sorted({c.number for c in found_workers} | set(range(1, expected + 1)))
             by_number = {c.number: c for c in found_workers}
             for number in numbers:
-                components.append(_health(f"{SCALED}-{number}", by_number.get(number)))
+                components.append(self._component(f"{SCALED}-{number}", by_number.get(number)))
         return EnvironmentStatus(
             name=name,
             status=overall_status(components, created),
@@ -433,10 +444,43 @@ class DockerRuntime:
             components=components,
         )
 
+    def _component(self, name: str, container: _Container | None) -> ComponentHealth:
+        health = _health(name, container)
+        if container is not None and container.restarts:
+            health.last_exit = self._last_death(container.id) or health.last_exit
+            if not container.healthy:
+                # Crashing: the last lines of its log say why (as natively).
+                health.log_tail = self._log_tail(container.id, 15).splitlines()
+        return health
+
+    def _last_death(self, container_id: str) -> str:
+        """How the container last ended, from Docker's `die` events: once it has been
+        restarted its state says exit code 0 again."""
+        client = self._client()
+        try:
+            events = client.events(
+                since=int(time.time()) - 86400,
+                until=int(time.time()),
+                filters={"container": container_id, "event": "die"},
+                decode=True,
+            )
+            last = None
+            for event in events:
+                last = event
+        except Exception:  # noqa: BLE001 - the count still says it restarted
+            return ""
+        finally:
+            client.close()
+        if last is None:
+            return ""
+        code = last.get("Actor", {}).get("Attributes", {}).get("exitCode", "?")
+        when = time.strftime("%H:%M:%S", time.localtime(last.get("time", 0)))
+        return f"exit {code} at {when}"
+
     def logs(self, component: str | None, follow: bool) -> int:
         if component == "requirements":
             # Kept in the state volume by whichever service installed it; the api sees it.
-            api = next(svc for svc in topology.load(compose_file()) if svc.name == "api")
+            api = next(svc for svc in topology.load(self.config.compose_file) if svc.name == "api")
             log = requirements_log(Path(api.environment["MWAA_LOCAL_STATE_DIR"]))
             argv = ["exec", "-T", "api", "tail", "-n", "200", *(["-F"] if follow else []), str(log)]
             return subprocess.run(self._compose_argv(*argv), env=self._env()).returncode
@@ -461,13 +505,15 @@ def _health(name: str, container: _Container | None) -> ComponentHealth:
         container.state,
         container.healthy,
         container.health_output or container.describe(),
+        restarts=container.restarts,
+        last_exit=container.last_exit,
     )
 
 
-def _waiting(containers: list[_Container], workers: int) -> list[str]:
+def _waiting(containers: list[_Container], workers: int, config: Settings) -> list[str]:
     """What is not yet as `up` wants it, e.g. ["init (running)", "webserver (starting)"]:
     one-shot services exited 0, the others (and `workers` replicas) running and healthy."""
-    running, oneshots = _services()
+    running, oneshots = _services(config)
     waiting = []
     for service in oneshots:
         found = [c for c in containers if c.service == service]

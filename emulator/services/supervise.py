@@ -1,15 +1,23 @@
-"""Runs one Airflow process and restarts it when the environment's definition changes.
+"""Runs one Airflow process for a service, restarts it when the environment's definition
+changes, and takes the whole process tree with it when it ends.
 
 UpdateEnvironment stores a new definition with a higher generation; each service's
 `mwaa-local run` notices it, restarts its Airflow process with the new configuration, and
 reports the generation it runs. This works the same in Docker and natively: nobody outside
 needs to know where the processes are.
+
+When the Airflow process dies, this process ends too, with its exit status, so that what
+supervises it (Compose's restart policy, or supervisord natively) starts the service again.
+Before that it kills what the dead process left behind: as a child subreaper it inherits the
+orphans (Airflow's DAG processor manager leads its own process group, and would otherwise live
+on holding database connections). If this process is killed, the kernel sends the Airflow
+process SIGTERM (parent-death signal).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
+import ctypes
+import logging
 import signal
 import socket
 import subprocess
@@ -17,26 +25,58 @@ import sys
 import threading
 from collections.abc import Callable
 
-from emulator.api.store import Store
-from emulator.environment import spec as spec_module
-from emulator.services.context import ServiceContext
+import psutil
 
+from emulator.config import settings
+from emulator.context import ServiceContext
+from emulator.environment.definition import current
+from emulator.environment.store import Store
+
+LOG = logging.getLogger(__name__)
 POLL_S = 2.0
-# A Celery worker finishes its running tasks on SIGTERM; a worker the autoscaler retires gets
-# MWAA_LOCAL_SCALE_IN_GRACE_S (120 s, as on MWAA) to do so.
-STOP_GRACE_S = max(120.0, float(os.environ.get("MWAA_LOCAL_SCALE_IN_GRACE_S", 120)))
+# Linux prctl options.
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def stop_grace_s() -> float:
+    """A Celery worker finishes its running tasks on SIGTERM; a worker the autoscaler retires
+    gets MWAA_LOCAL_SCALE_IN_GRACE_S (120 s, as on MWAA) to do so."""
+    return max(120.0, settings().scale_in_grace_s)
 
 
 def component_id(service: str) -> str:
-    return os.environ.get("MWAA_LOCAL_WORKER_ID") or f"{service}@{socket.gethostname()}"
+    return settings().worker_id or f"{service}@{socket.gethostname()}"
 
 
-def current(ctx: ServiceContext, store: Store) -> tuple[int, ServiceContext]:
-    """The stored definition (and its generation) wins over the file once it exists."""
-    record = store.get(ctx.spec.name)
-    if record is None:
-        return 0, ctx
-    return record.generation, dataclasses.replace(ctx, spec=spec_module.validate(record.spec))
+def _prctl(option: int, value: int) -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec.
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def kill_descendants() -> list[int]:
+    """SIGKILL every process below this one (the orphans it inherited included)."""
+    found = psutil.Process().children(recursive=True)
+    for proc in found:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(found, timeout=10)
+    return [p.pid for p in found]
+
+
+def _wait(child: subprocess.Popen, timeout: float) -> None:
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def supervise(
@@ -46,17 +86,22 @@ def supervise(
     me = component_id(service)
     stopping = threading.Event()
     child: subprocess.Popen | None = None
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
     def _forward(signum: int, _frame: object) -> None:
         stopping.set()
         if child is not None and child.poll() is None:
-            child.send_signal(signum)
+            child.send_signal(signum)  # once: a second SIGTERM cuts Celery's warm shutdown
 
     signal.signal(signal.SIGTERM, _forward)
     signal.signal(signal.SIGINT, _forward)
+    code = 0
     while not stopping.is_set():
-        generation, live = current(ctx, store)
-        child = subprocess.Popen(command(live), env=live.airflow_env(service))
+        generation, spec = current(store, ctx.spec)
+        live = ctx.with_spec(spec)
+        child = subprocess.Popen(
+            command(live), env=live.airflow_env(service), preexec_fn=_die_with_parent
+        )
         store.report_component(me, ctx.spec.name, generation)
         changed = False
         while child.poll() is None and not stopping.wait(POLL_S):
@@ -66,26 +111,26 @@ def supervise(
             except Exception:  # noqa: BLE001 - the database may be restarting; keep running
                 continue
             if latest is not None and latest != generation:
-                print(
-                    f"mwaa-local: definition changed (generation {generation} -> {latest}); "
-                    f"restarting {service}",
-                    file=sys.stderr,
-                    flush=True,
+                LOG.warning(
+                    "definition changed (generation %s -> %s); restarting %s",
+                    generation,
+                    latest,
+                    service,
                 )
                 changed = True
                 child.terminate()
-                try:
-                    child.wait(STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+                _wait(child, stop_grace_s())
                 break
+        if stopping.is_set() and child.poll() is None:
+            _wait(child, stop_grace_s())
+        code = child.wait()
+        if code < 0:  # killed by a signal: the shell's (and Docker's) 128 + N
+            code = 128 - code
+        leftovers = kill_descendants()
+        if leftovers:
+            LOG.warning("%s left %d process(es) behind; stopped them", service, len(leftovers))
         if not changed:
+            if not stopping.is_set():
+                LOG.error("%s exited with status %s; its supervisor restarts it", service, code)
             break
-    if child is not None:
-        if child.poll() is None:
-            try:
-                child.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        return child.wait()
-    return 0
+    return code

@@ -21,6 +21,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
 
 from emulator.environment.spec import EnvironmentSpec
+from emulator.s3 import objects
 from emulator.watcher.plan import SyncPlan, dag_prefix, keys_to_paths, plan_sync
 
 STAGING = ".mwaa-local-staging"
@@ -37,16 +38,6 @@ class SyncResult:
     deleted: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     error: str | None = None  # the listing or a download failed; nothing was deleted for it
-
-
-def list_bucket(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
-    """Every key under `prefix` with its ETag. Raises on any error: a partial listing must never
-    be taken for the bucket's content."""
-    keys: dict[str, str] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            keys[obj["Key"]] = obj["ETag"]
-    return keys
 
 
 class DagSync:
@@ -84,7 +75,7 @@ class DagSync:
     def run_once(self) -> SyncResult:
         result = SyncResult()
         try:
-            listing = list_bucket(self.s3, self.bucket, self.prefix)
+            listing = objects.list_etags(self.s3, self.bucket, self.prefix)
         except Exception as exc:  # noqa: BLE001 - any failure means: keep everything
             result.error = f"listing s3://{self.bucket}/{self.prefix} failed: {exc}"
             return result
@@ -147,6 +138,13 @@ class DagSync:
     def _delete(self, path: str) -> None:
         target = self.folder / path
         target.unlink(missing_ok=True)
+        # Its bytecode goes with it (Python writes it when Airflow parses the file): stale now,
+        # and it would keep the folder from going.
+        cache = target.parent / "__pycache__"
+        for compiled in cache.glob(f"{target.stem}.*.pyc"):
+            compiled.unlink(missing_ok=True)
+        if cache.is_dir() and not any(cache.iterdir()):
+            cache.rmdir()
         # Folders the deletion left empty go too (not the dags folder itself).
         parent = target.parent
         while parent != self.folder and parent.is_dir() and not any(parent.iterdir()):

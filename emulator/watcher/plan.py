@@ -7,8 +7,37 @@ The listing is S3's view (relative path -> ETag); the manifest is what the last 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+
+@dataclass(frozen=True)
+class Diff:
+    """How `target` differs from `source` (both relative path -> digest)."""
+
+    added: list[str] = field(default_factory=list)  # in source only
+    changed: list[str] = field(default_factory=list)  # in both, with another digest
+    removed: list[str] = field(default_factory=list)  # in target only
+
+    @property
+    def changes(self) -> list[str]:
+        """What to copy from source to target: added and changed paths."""
+        return sorted(self.added + self.changed)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+def diff(source: Mapping[str, str], target: Mapping[str, str]) -> Diff:
+    """What mirroring `source` onto `target` takes. Both mappings must be complete: a partial
+    listing would turn into deletions."""
+    return Diff(
+        added=sorted(p for p in source if p not in target),
+        changed=sorted(p for p, d in source.items() if p in target and target[p] != d),
+        removed=sorted(p for p in target if p not in source),
+    )
 
 
 @dataclass(frozen=True)
@@ -48,11 +77,9 @@ def plan_sync(
 
     `listing` must be complete: the caller never plans from a failed or partial listing.
     """
-    fetch = sorted(
-        path for path, etag in listing.items() if manifest.get(path) != etag or path not in present
-    )
-    delete = sorted(path for path in manifest if path not in listing)
-    return SyncPlan(fetch=fetch, delete=delete)
+    # Only files that are really there count as synced: a deleted local copy is fetched again.
+    synced = diff(listing, {path: etag for path, etag in manifest.items() if path in present})
+    return SyncPlan(fetch=synced.changes, delete=sorted(p for p in manifest if p not in listing))
 
 
 def keys_to_paths(keys: dict[str, str], prefix: str) -> tuple[dict[str, str], dict[str, str]]:

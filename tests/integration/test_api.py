@@ -85,9 +85,25 @@ def test_unknown_environment_is_resource_not_found(mwaa) -> None:
 
 
 def test_list_environments_paginates(mwaa) -> None:
+    """More environments than a page holds (records of the test's own beside this one):
+    boto3's paginator follows NextToken through every page."""
+    from emulator.environment.store import Store
+
     assert mwaa.list_environments()["Environments"] == [NAME]
-    pages = list(mwaa.get_paginator("list_environments").paginate(PaginationConfig={"PageSize": 1}))
-    assert [name for page in pages for name in page["Environments"]] == [NAME]
+    store = Store(f"postgresql://airflow:airflow@127.0.0.1:{NATIVE_PORTS['postgres']}/airflow")
+    extra = [f"zz-http-page-{i}" for i in range(3)]
+    for name in extra:
+        store.create(name, {"Name": name}, "AVAILABLE")
+    try:
+        pages = list(
+            mwaa.get_paginator("list_environments").paginate(PaginationConfig={"PageSize": 1})
+        )
+    finally:
+        for name in extra:
+            store.delete(name)
+    assert len(pages) == 4
+    assert all("NextToken" in page for page in pages[:-1])
+    assert [name for page in pages for name in page["Environments"]] == [NAME, *extra]
     with pytest.raises(ClientError) as caught:
         mwaa.list_environments(MaxResults=26)
     assert caught.value.response["Error"]["Code"] == "ValidationException"

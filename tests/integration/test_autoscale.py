@@ -1,7 +1,7 @@
 """Autoscaling on the native runtime, for real: mw1.small (5 tasks per worker), MinWorkers 1,
 MaxWorkers 3, a short idle window. A burst of 30 parallel tasks brings up 3 workers and every
-task succeeds; a long task on a worker chosen for removal still succeeds; once idle, the
-environment is back to 1 worker."""
+task succeeds, and once idle the environment is back to 1 worker; lowering MaxWorkers live
+makes the autoscaler retire a busy worker, whose task still succeeds."""
 
 from __future__ import annotations
 
@@ -9,23 +9,22 @@ import json
 import shutil
 import time
 
-import psutil
 import pytest
 
-from emulator.autoscaler.service import read_state
-from tests.conftest import Env, make_state_dir, wait_until
+from emulator.environment import state_files
+from tests.conftest import (
+    Env,
+    make_state_dir,
+    mwaa_client,
+    ports,
+    wait_for_update,
+    wait_until,
+)
 
 pytestmark = pytest.mark.native
 
 # Ports of its own (not the native tier's, the Docker tier's nor the benches').
-PORTS = {
-    "web": 21080,
-    "https": 21443,
-    "airflow": 21081,
-    "s3": 21900,
-    "postgres": 21433,
-    "redis": 21380,
-}
+PORTS = ports(web=21080, https=21443, airflow=21081, s3=21900, postgres=21433, redis=21380)
 IDLE_WINDOW_S = 20
 BURST = "autoscale_burst"
 LONG = "autoscale_long"
@@ -113,21 +112,19 @@ def _states(env: Env, dag_id: str) -> dict[str, int]:
 
 
 def _live_workers(env: Env) -> list[str]:
-    """Worker processes of this environment, from the native runtime's pid files."""
-    live = []
-    for pidfile in sorted((env.home / "run").glob("worker-*.pid")):
-        try:
-            pid, started = pidfile.read_text().split()
-            proc = psutil.Process(int(pid))
-            if abs(proc.create_time() - float(started)) <= 1 and proc.is_running():
-                live.append(pidfile.stem)
-        except (ValueError, OSError, psutil.Error):
-            continue
-    return live
+    """Worker processes of this environment that run, as `mwaa-local status` shows them."""
+    return sorted(
+        (
+            c["name"]
+            for c in env.status()["Components"]
+            if c["name"].startswith("worker-") and c["state"] == "running"
+        ),
+        key=lambda w: int(w.split("-")[1]),
+    )
 
 
 def _decision(env: Env) -> dict:
-    return read_state(env.home / "environment") or {}
+    return state_files.read(env.home / "environment", state_files.AUTOSCALER) or {}
 
 
 def _trigger(env: Env, dag_id: str) -> None:
@@ -153,7 +150,7 @@ def node_running(redis_port: int, dag_id: str) -> str | None:
     return None
 
 
-def test_burst_scales_out_tasks_succeed_and_idle_scales_in(scaling_env: Env, monkeypatch) -> None:
+def test_burst_scales_out_tasks_succeed_and_idle_scales_in(scaling_env: Env) -> None:
     env = scaling_env
     assert _live_workers(env) == ["worker-1"]
     status = env.status()
@@ -183,27 +180,6 @@ def test_burst_scales_out_tasks_succeed_and_idle_scales_in(scaling_env: Env, mon
     assert _states(env, BURST) == {"success": 30}
     assert len(_live_workers(env)) == 3, "scaled in before the idle window"
 
-    # A long task on a worker chosen for removal: it stops taking tasks, finishes this one.
-    _trigger(env, LONG)
-    node = wait_until(
-        lambda: node_running(env.ports["redis"], LONG), 120, "the long task to run", interval=1
-    )
-    monkeypatch.setenv("MWAA_LOCAL_HOME", str(env.home))
-    from emulator.autoscaler.process_backend import ProcessBackend
-
-    backend = ProcessBackend(f"redis://127.0.0.1:{env.ports['redis']}/0", grace_s=120)
-    retired_at = time.monotonic()
-    backend.retire(node, "default")
-    wait_until(
-        lambda: _states(env, LONG).get("success") == 1 or _failed(env, LONG),
-        LONG_TASK_S + 120,
-        "the long task to finish",
-        interval=1,
-    )
-    assert _states(env, LONG) == {"success": 1}, "the retired worker's task did not succeed"
-    assert time.monotonic() - retired_at > 5, "the task was over before its worker was retired"
-    wait_until(lambda: node not in _live_workers(env), 60, f"{node} to exit after its task")
-
     # Idle for the window: back to MinWorkers.
     remaining = wait_until(
         lambda: len(_live_workers(env)) == 1 and _live_workers(env),
@@ -224,6 +200,67 @@ def test_burst_scales_out_tasks_succeed_and_idle_scales_in(scaling_env: Env, mon
     assert f"idle window {IDLE_WINDOW_S} s" in log
     text = env.run("status").stdout
     assert "workers: 1 running, 1 wanted" in text
+
+
+def _consume(env: Env, worker: str, on: bool) -> None:
+    """Make `worker` stop (or start again) taking tasks from the queue, so that a task goes
+    to another worker: the test's way of choosing where the long task runs."""
+    from celery import Celery
+
+    control = Celery(broker=f"redis://127.0.0.1:{env.ports['redis']}/0").control
+    node = [f"celery@{worker}"]
+    if on:
+        control.add_consumer("default", destination=node, reply=True, timeout=5)
+    else:
+        control.cancel_consumer("default", destination=node, reply=True, timeout=5)
+
+
+def test_lowering_max_workers_retires_a_busy_worker_after_its_task(scaling_env: Env) -> None:
+    """UpdateEnvironment lowers MaxWorkers while a long task runs on a worker above it: the
+    autoscaler retires that worker, which finishes the task first (the grace period)."""
+    env = scaling_env
+    mwaa = mwaa_client(PORTS)
+    wait_until(lambda: _live_workers(env) == ["worker-1"], IDLE_WINDOW_S + 150, "1 worker")
+    mwaa.update_environment(Name="mwaa-local", MinWorkers=2)
+    assert wait_for_update(mwaa, "mwaa-local")["Status"] == "AVAILABLE"
+    wait_until(lambda: _live_workers(env) == ["worker-1", "worker-2"], 120, "2 workers")
+    wait_until(lambda: env.component("worker-2")["healthy"], 60, "worker-2 to answer")
+    done_before = _states(env, LONG).get("success", 0)
+    _consume(env, "worker-1", on=False)
+    try:
+        _trigger(env, LONG)
+        node = wait_until(
+            lambda: node_running(env.ports["redis"], LONG), 120, "the long task", interval=1
+        )
+        assert node == "worker-2"
+        mwaa.update_environment(Name="mwaa-local", MinWorkers=1, MaxWorkers=1)
+        retired_at = time.monotonic()
+        assert wait_for_update(mwaa, "mwaa-local")["Status"] == "AVAILABLE"
+        wait_until(
+            lambda: "worker-2" in (_decision(env).get("retiring") or []),
+            60,
+            "the autoscaler to retire worker-2",
+        )
+    finally:
+        _consume(env, "worker-1", on=True)
+    _wait_long_task(env, done_before)
+    assert _states(env, LONG) == {"success": done_before + 1}, "the retired worker's task failed"
+    assert time.monotonic() - retired_at > 5, "the task was over before its worker was retired"
+    wait_until(lambda: _live_workers(env) == ["worker-1"], 60, "worker-2 to exit after its task")
+    log = (env.home / "logs" / "autoscaler.log").read_text()
+    assert "scale in 2 -> 1: above MaxWorkers 1" in log, log[-2000:]
+    mwaa.update_environment(Name="mwaa-local", MaxWorkers=3)  # as the other tests expect it
+    assert wait_for_update(mwaa, "mwaa-local")["Status"] == "AVAILABLE"
+
+
+def _wait_long_task(env: Env, done_before: int) -> None:
+    """Until one more run of the long task has ended (successfully or not)."""
+    wait_until(
+        lambda: _states(env, LONG).get("success") == done_before + 1 or _failed(env, LONG),
+        LONG_TASK_S + 180,
+        "the long task to finish",
+        interval=1,
+    )
 
 
 def _failed(env: Env, dag_id: str) -> bool:
@@ -250,11 +287,6 @@ def test_live_update_of_min_workers_keeps_running_tasks(scaling_env: Env) -> Non
     assert environment["Status"] == "AVAILABLE", environment.get("LastUpdate")
     assert environment["MinWorkers"] == 2
     wait_until(lambda: len(_live_workers(env)) == 2, 120, "MinWorkers 2 workers", interval=1)
-    wait_until(
-        lambda: _states(env, LONG).get("success") == done_before + 1 or _failed(env, LONG),
-        LONG_TASK_S + 180,
-        "the long task to finish",
-        interval=1,
-    )
+    _wait_long_task(env, done_before)
     assert _states(env, LONG) == {"success": done_before + 1}, "the update killed a running task"
     assert _decision(env)["wanted"] == 2

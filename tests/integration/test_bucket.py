@@ -187,7 +187,7 @@ def test_deletions_are_mirrored(env, s3) -> None:
 
 
 def _s3_pid(env) -> int:
-    return int((env.home / "run" / "s3.pid").read_text().split()[0])
+    return int(env.component("s3")["pid"])
 
 
 def _watcher(env) -> dict:
@@ -204,9 +204,9 @@ def test_s3_stopped_mid_sync_deletes_nothing_and_sync_resumes(env, s3) -> None:
     def downloading() -> bool:
         return any(p.stat().st_size > 0 for p in staging.glob("*.partial"))
 
+    pid = _s3_pid(env)  # before: asking `status` takes longer than the download
     put(s3, "dags/data/big.bin", big)
     wait_until(downloading, 60, "the watcher to be downloading big.bin", interval=0.005)
-    pid = _s3_pid(env)
     os.kill(pid, signal.SIGSTOP)  # S3 stops answering mid-download
     try:
         wait_until(lambda: _watcher(env).get("last_error"), 60, "the watcher to notice S3 is gone")

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from emulator.airflow_cli.runner import CliResult, WarmRunner, ZygoteError, comparable
+from emulator.airflow_side.cli_runner import CliResult, WarmRunner, ZygoteError, comparable
 from tests.conftest import wait_until
 
 AIRFLOW = Path(sys.executable).parent / "airflow"

@@ -10,12 +10,12 @@ import signal
 import pytest
 
 from emulator.watcher.dag_sync import STAGING, DagSync
-from tests.conftest import s3_server
+from tests.conftest import PORT_OFFSET, s3_server
 
 pytestmark = pytest.mark.native
 
 # Below 32768, out of the ephemeral range (see tests/conftest.py).
-PORT = 27960
+PORT = 27960 + PORT_OFFSET
 BUCKET = "airflow-sync"
 
 
@@ -59,15 +59,23 @@ def test_unchanged_objects_are_not_downloaded_again(sync) -> None:
 
 def test_a_file_removed_locally_comes_back_and_others_files_are_never_deleted(sync) -> None:
     put(sync, "a.py", b"a\n")
+    put(sync, "b.py", b"b\n")
     sync.run_once()
     (sync.folder / "a.py").unlink()
     (sync.folder / "__pycache__").mkdir()
     (sync.folder / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"airflow's")
+    (sync.folder / "__pycache__" / "b.cpython-311.pyc").write_bytes(b"airflow's")
+    (sync.folder / "notes.txt").write_bytes(b"someone's")
     assert sync.run_once().fetched == ["a.py"]
     sync.s3.delete_object(Bucket=BUCKET, Key=sync.prefix + "a.py")
     result = sync.run_once()
     assert result.deleted == ["a.py"]
-    assert files(sync) == {"__pycache__/a.cpython-311.pyc": b"airflow's"}
+    # The deleted file's bytecode goes with it; nothing else the watcher did not write.
+    assert files(sync) == {
+        "b.py": b"b\n",
+        "__pycache__/b.cpython-311.pyc": b"airflow's",
+        "notes.txt": b"someone's",
+    }
 
 
 def test_a_failed_listing_deletes_nothing(sync, server) -> None:

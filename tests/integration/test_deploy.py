@@ -12,14 +12,14 @@ from emulator.deploy import (
     put_if_changed,
     sync_dags,
 )
-from tests.conftest import s3_server
+from tests.conftest import PORT_OFFSET, s3_server
 from tests.unit.test_deploy import PLUGINS, md5, write
 
 # --- the S3 half, on a real S3 server ------------------------------------------------------
 
 
 # Below 32768, out of the ephemeral range (see tests/conftest.py).
-PORT = 27950
+PORT = 27950 + PORT_OFFSET
 
 
 @pytest.fixture(scope="module")

@@ -15,25 +15,27 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emulator import config
 from emulator.runtime import images, select, topology
 from emulator.runtime.base import UP_TIMEOUT_S
 from emulator.runtime.docker import DockerRuntime
-from emulator.settings import setting
-from tests.conftest import ACCESS, PROJECT, Env, curl_cli, make_state_dir, wait_until
+from tests.conftest import (
+    ACCESS,
+    PORT_OFFSET,
+    PROJECT,
+    Env,
+    curl_cli,
+    make_state_dir,
+    ports,
+    wait_until,
+)
 from tests.integration.ui_checks import UIChecks, UITarget
 
 pytestmark = pytest.mark.docker
 
 # Not the defaults, nor the native tier's: a developer's own environment keeps running.
-PORTS = {
-    "web": 18080,
-    "https": 18443,
-    "airflow": 18081,
-    "s3": 19000,
-    "postgres": 25432,
-    "redis": 26379,
-}
-COMPOSE_PROJECT = "mwaa-local-dockertest"
+PORTS = ports(web=18080, https=18443, airflow=18081, s3=19000, postgres=25432, redis=26379)
+COMPOSE_PROJECT = f"mwaa-local-dockertest{PORT_OFFSET or ''}"
 DAG = "example_bash_python"
 RUN_TIMEOUT_S = 180
 # The autoscaler's idle window here (MWAA's is 120 s).
@@ -95,7 +97,8 @@ def tier(request: pytest.FixtureRequest):
             # them, as a user's `make up` does.
             images.build_offline(_say)
             env = Env(home, PORTS)  # takes this process's environment, patched above
-            runtime = DockerRuntime()
+            config.settings.cache_clear()  # read once per process: read the patched ones
+            runtime = DockerRuntime(config.load())
             runtime.clean(_say)  # whatever an interrupted run left behind
             yield from _up(request, env, runtime)
     finally:
@@ -183,7 +186,7 @@ def test_infrastructure_runs_the_default_images_or_says_why_not(tier: Tier) -> N
     finally:
         client.close()
     for standin in images.STANDINS:
-        configured = setting(standin.variable)
+        configured = standin.configured()
         wanted = standin.tag if no_registry else configured
         assert wanted in running[standin.folder], running
 
@@ -355,6 +358,59 @@ def test_a_failing_health_check_is_shown_at_once(tier: Tier) -> None:
     wait_until(lambda: _component(tier, "api")["healthy"], 60, "api healthy again")
 
 
+def _container(service: str, number: int = 1):
+    import docker
+
+    client = docker.from_env()
+    try:
+        return next(
+            c
+            for c in client.containers.list(
+                filters={
+                    "label": [
+                        f"com.docker.compose.project={COMPOSE_PROJECT}",
+                        f"com.docker.compose.service={service}",
+                    ]
+                }
+            )
+            if c.labels.get("com.docker.compose.container-number") == str(number)
+        )
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("component", ["scheduler", "worker-1"])
+def test_a_killed_component_is_restarted_by_compose(tier: Tier, component: str) -> None:
+    """SIGKILL of the Airflow process (as an OOM kill would do it): the container ends with
+    137, Docker's restart policy starts it again, `status` shows the restart, and DAGs run."""
+    import signal
+
+    service, _, number = component.partition("-")
+    before = _component(tier, component)
+    container = _container(service, int(number or 1))
+    rows = container.top(ps_args="-eo pid,ppid,args")["Processes"]
+    # Airflow's own process: the direct child of `mwaa-local run NAME` (not its children).
+    wrapper = next(
+        row[0]
+        for row in rows
+        if f"mwaa-local run {service}" in row[2] and "docker-init" not in row[2]  # not tini
+    )
+    pid = next(int(row[0]) for row in rows if row[1] == wrapper)
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted() -> dict | None:
+        now = _component(tier, component)
+        return now if now["restarts"] > before["restarts"] and now["healthy"] else None
+
+    after = wait_until(restarted, 240, f"{component} to be restarted and healthy", interval=2)
+    assert "exit 137" in after["last_exit"], after
+    wait_until(
+        lambda: tier.env.status()["Status"] == "AVAILABLE", 120, "AVAILABLE after the restart"
+    )
+    assert f"restarts {after['restarts']}" in tier.env.run("status").stdout
+    _run_to_success(tier, DAG)
+
+
 def test_home_is_the_airflow_home_in_the_containers(tier: Tier) -> None:
     from tests.conftest import s3_client
     from tests.integration.test_bucket import put_home_loader
@@ -462,21 +518,24 @@ def _states(dag_id: str) -> dict[str, int]:
 
 def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
     """The Docker backend, driven by a real DAG: 30 parallel tasks on mw1.small (5 per worker)
-    want ceil(30 / 5) = 6 workers, clamped to MaxWorkers 3, and all succeed; a long task whose
-    worker container is retired still succeeds; idle for the window, back to MinWorkers (1)."""
-    from emulator.autoscaler.docker_backend import DockerBackend
-    from tests.conftest import s3_client
-    from tests.integration.test_autoscale import BURST, DAGS, LONG, LONG_TASK_S, node_running
+    want ceil(30 / 5) = 6 workers, clamped to MaxWorkers 3, and all succeed; MaxWorkers
+    lowered live while a long task runs on a worker above it: the autoscaler retires that
+    worker container, which finishes the task first; back to one worker."""
+    from celery import Celery
+
+    from tests.conftest import mwaa_client, s3_client, wait_for_update
+    from tests.integration.test_autoscale import BURST, DAGS, LONG, node_running
 
     s3_client(PORTS).put_object(
         Bucket="airflow-mwaa-local", Key="dags/autoscale/autoscale_dags.py", Body=DAGS.encode()
     )
-    wait_until(
-        lambda: tier.runtime.airflow(["unpause", BURST]).returncode == 0,
-        120,
-        f"the scheduler to register {BURST}",
-        interval=2,
-    )
+    for dag in (BURST, LONG):
+        wait_until(
+            lambda dag=dag: tier.runtime.airflow(["unpause", dag]).returncode == 0,
+            120,
+            f"the scheduler to register {dag}",
+            interval=2,
+        )
     _airflow(tier, "trigger_dag", BURST)
     wait_until(
         lambda: _workers_in_status(tier) == {f"worker-{n}": True for n in (1, 2, 3)},
@@ -509,34 +568,36 @@ def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
     )
     assert _states(BURST) == {"success": 30}
 
-    # A long task on a worker container chosen for removal: it stops consuming, finishes it.
-    wait_until(lambda: tier.runtime.airflow(["unpause", LONG]).returncode == 0, 120, LONG)
-    _airflow(tier, "trigger_dag", LONG)
-    node = wait_until(
-        lambda: node_running(PORTS["redis"], LONG), 120, "the long task to run", interval=1
-    )
-    worker = _worker_hostnames().get(node)
-    assert worker, node
-    backend = DockerBackend(f"redis://127.0.0.1:{PORTS['redis']}/0", grace_s=120)
-    backend.retire(worker, "default")
+    # The long task goes to worker-3 (the others stop taking tasks for a while), before the
+    # idle window could scale in; then MaxWorkers goes down to 1 under it.
+    control = Celery(broker=f"redis://127.0.0.1:{PORTS['redis']}/0").control
+    others = [f"celery@{h}" for h, w in _worker_hostnames().items() if w != "worker-3"]
+    control.cancel_consumer("default", destination=others, reply=True, timeout=5)
+    mwaa = mwaa_client(PORTS)
+    try:
+        _airflow(tier, "trigger_dag", LONG)
+        node = wait_until(
+            lambda: node_running(PORTS["redis"], LONG), 120, "the long task to run", interval=1
+        )
+        assert _worker_hostnames().get(node) == "worker-3", node
+        mwaa.update_environment(Name="mwaa-local", MaxWorkers=1)
+        assert wait_for_update(mwaa, "mwaa-local")["Status"] == "AVAILABLE"
+    finally:
+        alive = [f"celery@{h}" for h in _worker_hostnames()]
+        control.add_consumer("default", destination=alive, reply=True, timeout=5)
     wait_until(
         lambda: _states(LONG).get("success") == 1 or _states(LONG).get("failed"),
-        LONG_TASK_S + 120,
+        300,
         "the long task to finish",
         interval=1,
     )
     assert _states(LONG) == {"success": 1}, "the retired worker's task did not succeed"
-    wait_until(lambda: worker not in _worker_containers(), 60, f"{worker} to be removed")
-
-    wait_until(
-        lambda: len(_worker_containers()) == 1,
-        IDLE_WINDOW_S + 150,
-        "scale-in to 1 worker container",
-        interval=2,
-    )
+    wait_until(lambda: set(_worker_containers()) == {"worker-1"}, 180, "1 worker container")
     log = tier.env.run("logs", "autoscaler", timeout=60).stdout
     assert "scale out 1 -> 3" in log, log[-2000:]
-    assert " -> 1" in log, log[-2000:]
+    assert "scale in 3 -> 1: above MaxWorkers 1" in log, log[-2000:]
+    mwaa.update_environment(Name="mwaa-local", MaxWorkers=3)  # as environment.json has it
+    assert wait_for_update(mwaa, "mwaa-local")["Status"] == "AVAILABLE"
 
 
 def test_down_keeps_the_state_and_up_brings_it_back(tier: Tier) -> None:

@@ -19,6 +19,7 @@ from tests.conftest import (
     NATIVE_PORTS,
     PROJECT,
     Env,
+    ports,
     run_dag_to_success,
     wait_until,
 )
@@ -26,14 +27,7 @@ from tests.conftest import (
 pytestmark = pytest.mark.native
 
 PORTS = NATIVE_PORTS
-OTHER_PORTS = {
-    "web": 22080,
-    "https": 22443,
-    "airflow": 22081,
-    "s3": 22900,
-    "postgres": 22433,
-    "redis": 22380,
-}
+OTHER_PORTS = ports(web=22080, https=22443, airflow=22081, s3=22900, postgres=22433, redis=22380)
 DAG = "example_bash_python"
 
 

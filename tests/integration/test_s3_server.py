@@ -20,14 +20,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import PROJECT, wait_until
+from tests.conftest import PORT_OFFSET, PROJECT, wait_until
 
 pytestmark = pytest.mark.native
 
 SERVE = PROJECT / "images" / "offline" / "s3" / "serve.py"
 SERVERS_PYTHON = PROJECT / ".venv-servers" / "bin" / "python"
 # 27900-27999 are this file's; below Linux's ephemeral range, like every test port.
-PORT = 27900
+PORT = 27900 + PORT_OFFSET
 START_S = 60
 STOP_S = 30
 

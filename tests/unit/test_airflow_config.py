@@ -11,7 +11,7 @@ from emulator.environment.airflow_config import (
     airflow_environment,
     worker_autoscale,
 )
-from emulator.environment.state import Secrets
+from emulator.environment.secrets import Secrets
 
 INFRA = Infrastructure(
     "postgresql+psycopg2://u:p@db:5432/airflow", "redis://r:6379/0", "http://s3:9000", "ak", "sk"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.airflow_cli.allowlist import ALLOWED, UNSUPPORTED, check, parse
+from emulator.airflow_side.allowlist import ALLOWED, UNSUPPORTED, check, parse
 
 # Every sub-command of `airflow` 1.10.12 (its usage line).
 AIRFLOW_1_10_12 = {

@@ -43,15 +43,15 @@ def test_plan_uploads_new_and_changed_and_deletes_what_is_gone():
 
     assert plan.added == ["sub/c.sql"]
     assert plan.changed == ["b.py"]
-    assert plan.deleted == ["gone.py", "sub/old/d.py"]
-    assert plan.uploads == ["b.py", "sub/c.sql"]
+    assert plan.removed == ["gone.py", "sub/old/d.py"]
+    assert plan.changes == ["b.py", "sub/c.sql"]
     assert not plan.empty
 
 
 def test_plan_of_identical_sides_is_empty_and_empty_local_deletes_all():
     same = {"a.py": "1", "x/y.txt": "2"}
     assert plan_dags(same, dict(same)).empty
-    assert plan_dags({}, same).deleted == ["a.py", "x/y.txt"]
+    assert plan_dags({}, same).removed == ["a.py", "x/y.txt"]
     assert plan_dags(same, {}).added == ["a.py", "x/y.txt"]
 
 

@@ -13,7 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from emulator.watcher.requirements import (
+from emulator.artifacts.requirements import (
     PLATFORM_PLUGINS,
     has_requirements,
     install,

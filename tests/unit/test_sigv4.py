@@ -11,6 +11,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from flask import Flask, jsonify, request
 
+from emulator import config
+from emulator.api.app import error_response
 from emulator.api.auth import authenticate
 from emulator.api.errors import MwaaError
 
@@ -23,15 +25,17 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     )
     monkeypatch.setenv("MWAA_LOCAL_ACCESS_FILE", str(access))
     monkeypatch.setenv("MWAA_LOCAL_STRICT_AUTH", "true")
+    config.settings.cache_clear()  # settings are read once per process: read them anew
     app = Flask(__name__)
-    app.register_error_handler(MwaaError, lambda exc: exc.response())
+    app.register_error_handler(MwaaError, error_response)
 
     @app.route("/environments/<name>", methods=["GET", "PATCH"])
     def who(name: str):
         principal = authenticate(request)
         return jsonify(identity=principal.identity, roles=list(principal.roles))
 
-    return app.test_client()
+    yield app.test_client()
+    config.settings.cache_clear()
 
 
 def signed(key: str, secret: str, method: str = "GET", body: bytes = b"") -> dict[str, str]:

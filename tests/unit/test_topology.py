@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import yaml
 
+from emulator import health
+from emulator.config import settings
 from emulator.runtime import servers, topology
 from emulator.runtime.native import NativeRuntime
-from emulator.services import health
-from emulator.settings import compose_file, project_dir
+from emulator.services import ENTRYPOINTS
 
 
 def test_native_sets_the_same_variables_as_compose() -> None:
-    compose = yaml.safe_load(compose_file().read_text())
+    compose = yaml.safe_load(settings().compose_file.read_text())
     compose_keys = set(compose["x-airflow-common"]["environment"])
     native_keys = set(NativeRuntime().service_env())
     # Compose gets paths and listen addresses from the image's fixed layout; natively they vary.
     native_only = {
         "AIRFLOW_HOME",
+        "MWAA_LOCAL_HOME",
         "MWAA_LOCAL_DAGS_FOLDER",
         "MWAA_LOCAL_WEB_HEALTH_URL",
         "MWAA_LOCAL_API_HEALTH_URL",
@@ -25,24 +27,35 @@ def test_native_sets_the_same_variables_as_compose() -> None:
 
 
 def test_every_service_runs_natively_with_the_compose_command() -> None:
-    runtime = NativeRuntime()
-    services = topology.load(compose_file())
-    started = {name: argv for name, argv, _ in runtime._long_running()}
-    for svc in services:
+    programs = {p.name: p for p in NativeRuntime().programs()}
+    for svc in topology.load(settings().compose_file):
         if svc.kind == "service":
-            names = [
-                n for n in started if n == svc.name or (svc.name == "worker" and n[:7] == "worker-")
-            ]
-            assert names, f"{svc.name} is in the compose file but not started natively"
-            assert started[names[0]][1:] == list(svc.command[1:])
+            assert svc.name in programs, f"{svc.name} is in the compose file but not natively"
+            assert programs[svc.name].argv[1:] == list(svc.command[1:])
+            assert svc.command[:2] == ("mwaa-local", "run") and svc.command[2] in ENTRYPOINTS
         if svc.kind == "infra":
             assert svc.name in health.CHECKS
-            assert hasattr(servers, svc.name), f"no embedded server for {svc.name}"
+            assert svc.name in programs, f"no embedded server for {svc.name}"
+            assert hasattr(servers, svc.name)
+        if svc.kind == "oneshot":
+            assert svc.command[2] in ENTRYPOINTS
+
+
+def test_the_native_restart_policy_is_the_compose_files() -> None:
+    """Compose restarts every long-running service; supervisord restarts every program."""
+    compose = yaml.safe_load(settings().compose_file.read_text())["services"]
+    programs = {p.name: p for p in NativeRuntime().programs()}
+    for name, body in compose.items():
+        if (body.get("labels") or {}).get("mwaa-local.kind") == "oneshot":
+            assert name not in programs
+            continue
+        assert body.get("restart") == "unless-stopped", name
+        assert name in programs, name  # every program is autorestart=true (processes.py)
 
 
 def test_compose_ports_come_from_env_file() -> None:
-    text = compose_file().read_text()
-    env = (project_dir() / ".env").read_text()
+    text = settings().compose_file.read_text()
+    env = (settings().project_dir / ".env").read_text()
     for var in (
         "MWAA_LOCAL_WEB_PORT",
         "MWAA_LOCAL_S3_PORT",

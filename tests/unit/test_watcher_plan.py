@@ -54,6 +54,6 @@ def test_unsafe_keys_and_file_folder_clashes_are_skipped_with_a_reason() -> None
 
 
 def test_timing_mwaa_syncs_every_30_seconds_and_fast_every_second() -> None:
-    from emulator.watcher.service import INTERVALS_S
+    from emulator.services.watcher import INTERVALS_S
 
     assert INTERVALS_S == {"fast": 1.0, "mwaa": 30.0}

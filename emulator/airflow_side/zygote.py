@@ -174,7 +174,7 @@ def run_script(script: str, code: types.CodeType) -> int:
     """Run the `airflow` script as `__main__`; the exit status a fresh process would have."""
     main = types.ModuleType("__main__")
     main.__file__ = script
-    main.__builtins__ = builtins
+    setattr(main, "__builtins__", builtins)  # noqa: B010 - a module attribute of its own
     sys.modules["__main__"] = main
     try:
         exec(code, main.__dict__)

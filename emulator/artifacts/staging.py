@@ -20,19 +20,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from emulator.artifacts import requirements
 from emulator.environment.spec import EnvironmentSpec
-from emulator.watcher import requirements
+from emulator.errors import StagingError
 
 REQUIREMENTS_LOG = "requirements_install.log"
 MAX_PLUGINS_BYTES = 1024**3  # MWAA's limit for plugins.zip
-
-
-class StagingError(Exception):
-    """A version could not be staged; `code` is LastUpdate.Error's ErrorCode."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+# The environment's two artifacts: (path field, version field) of the definition.
+FIELDS = (
+    ("PluginsS3Path", "PluginsS3ObjectVersion"),
+    ("RequirementsS3Path", "RequirementsS3ObjectVersion"),
+)
 
 
 def _folder_name(version: str) -> str:
@@ -72,23 +70,8 @@ def staged_requirements(spec: EnvironmentSpec, state_dir: Path) -> Path | None:
 
 # -- S3 ----------------------------------------------------------------------------------
 def unreadable(key: str, version: str) -> str:
+    """MWAA's words for a version it cannot read."""
     return f"Unable to read version {version} of file {key}"
-
-
-def version_exists(s3: Any, bucket: str, key: str, version: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key, VersionId=version)
-    except ClientError:
-        return False
-    return True
-
-
-def latest_version(s3: Any, bucket: str, key: str) -> str | None:
-    """The current version id of `key`, None when it does not exist."""
-    try:
-        return s3.head_object(Bucket=bucket, Key=key).get("VersionId")
-    except ClientError:
-        return None
 
 
 def _read(s3: Any, bucket: str, key: str, version: str, limit: int) -> bytes:
@@ -178,15 +161,3 @@ def stage(s3: Any, spec: EnvironmentSpec, state_dir: Path) -> None:
             state_dir,
             plugins,
         )
-
-
-def check_versions(s3: Any, spec: EnvironmentSpec) -> str | None:
-    """MWAA's refusal for a version that does not exist, or None when all can be read."""
-    for path_key, version_key in (
-        ("PluginsS3Path", "PluginsS3ObjectVersion"),
-        ("RequirementsS3Path", "RequirementsS3ObjectVersion"),
-    ):
-        key, version = spec.data.get(path_key), spec.data.get(version_key)
-        if key and version and not version_exists(s3, spec.bucket, key, version):
-            return unreadable(key, version)
-    return None

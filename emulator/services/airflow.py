@@ -3,12 +3,17 @@ environment's computed configuration and restarted when it changes (supervise.py
 
 from __future__ import annotations
 
+import logging
 import os
 
-from emulator.api.store import Store
+from emulator.config import settings
+from emulator.context import ServiceContext
 from emulator.environment.airflow_config import worker_autoscale
-from emulator.services.context import ServiceContext
-from emulator.services.supervise import current, supervise
+from emulator.environment.definition import current
+from emulator.environment.store import Store
+from emulator.services.supervise import supervise
+
+LOG = logging.getLogger(__name__)
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
@@ -16,7 +21,7 @@ def _exec(argv: list[str], env: dict[str, str]) -> None:
 
 
 def webserver_command(ctx: ServiceContext) -> list[str]:
-    host, _, port = os.environ.get("MWAA_LOCAL_LISTEN", "0.0.0.0:8080").rpartition(":")
+    host, _, port = settings().listen.rpartition(":")
     return ["airflow", "webserver", "--hostname", host, "--port", port]
 
 
@@ -44,7 +49,7 @@ def worker_command(ctx: ServiceContext) -> list[str]:
         "--without-mingle",
         "--without-gossip",
     ]
-    worker_id = os.environ.get("MWAA_LOCAL_WORKER_ID")
+    worker_id = settings().worker_id
     if worker_id:
         argv += ["--hostname", f"celery@{worker_id}"]
     return argv
@@ -65,7 +70,7 @@ def worker(ctx: ServiceContext) -> int:
 def airflow_cli(ctx: ServiceContext, args: list[str]) -> None:
     """`airflow ARGS` with the environment's current configuration."""
     try:
-        _generation, ctx = current(ctx, Store(ctx.infra.db_url))
+        ctx = ctx.with_spec(current(Store(ctx.infra.db_url), ctx.spec)[1])
     except Exception:  # noqa: BLE001 - no database yet: the file's definition will do
-        pass
+        LOG.info("no stored definition yet: using environment.json's")
     _exec(["airflow", *args], ctx.airflow_env("airflow"))

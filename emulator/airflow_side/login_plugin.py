@@ -37,7 +37,7 @@ from flask import (
 )
 from flask_login import current_user, login_user
 
-from emulator.api.store import Store
+from emulator.environment.store import Store
 
 blueprint = Blueprint("mwaa_local_login", __name__)
 
@@ -125,11 +125,12 @@ def login() -> Response:
     role = sm.find_role(grant.role)
     if role is None:
         return _page(403, "Login refused", f"Airflow has no role named {grant.role}.")
-    user = sm.find_user(username=grant.identity)
+    identity = grant.identity or "user/anonymous"  # the API always records one
+    user = sm.find_user(username=identity)
     if user is None:
         user = sm.add_user(
-            username=grant.identity,
-            first_name=grant.identity.rsplit("/", 1)[-1],
+            username=identity,
+            first_name=identity.rsplit("/", 1)[-1],
             last_name="",
             email=f"{secrets.token_hex(8)}@mwaa-local.invalid",
             role=role,

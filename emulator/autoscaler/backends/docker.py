@@ -13,10 +13,13 @@ remove it. Without a Docker socket the backend is a no-op that says so.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
+from collections.abc import Callable
+from typing import Any
+
+from emulator.config import Settings
 
 NOT_AVAILABLE = "docker backend not available"
 _PROJECT = "com.docker.compose.project"
@@ -30,13 +33,16 @@ _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, broker_url: str, grace_s: float, log=print):
+    def __init__(
+        self, config: Settings, broker_url: str, grace_s: float, log: Callable[[str], None]
+    ):
+        self.config = config
         self.broker_url = broker_url
         self.grace_s = grace_s
         self.log = log
         self._stopping: dict[str, threading.Thread] = {}  # worker-N -> its `docker stop`
-        self.client = None
-        self.project = None
+        self.client: Any = None
+        self.project: str | None = None
         try:
             import docker
 
@@ -51,13 +57,10 @@ class DockerBackend:
             me = self.client.containers.get(socket.gethostname())
             return me.labels[_PROJECT]
         except Exception:  # noqa: BLE001 - not in a container of the project: say which
-            project = os.environ.get("COMPOSE_PROJECT_NAME")
-            if not project:
-                raise
-            return project
+            return self.config.compose_project_name
 
     # -- what runs ------------------------------------------------------------------------------
-    def _containers(self, all_states: bool = False) -> dict[str, object]:
+    def _containers(self, all_states: bool = False) -> dict[str, Any]:
         found = self.client.containers.list(
             all=all_states,
             filters={"label": [f"{_PROJECT}={self.project}", f"{_SERVICE}={SERVICE}"]},

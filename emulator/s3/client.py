@@ -26,7 +26,3 @@ def client(infra: Infrastructure, timeout_s: float = 10) -> Any:
             read_timeout=timeout_s,
         ),
     )
-
-
-def versioning_enabled(s3: Any, bucket: str) -> bool:
-    return s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"

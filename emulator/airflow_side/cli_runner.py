@@ -124,6 +124,7 @@ class WarmRunner:
         if self._closed:
             raise ZygoteError("this runner was closed")
         if self._proc is not None and self._proc.poll() is None:
+            assert self._socket is not None  # set together with _proc
             return self._proc, self._socket
         self._stop_zygote()
         self._dir = tempfile.mkdtemp(prefix="mwaa-cli-")
@@ -161,7 +162,8 @@ class WarmRunner:
         proc, self._proc = self._proc, None
         if proc is not None:
             with contextlib.suppress(OSError):
-                proc.stdin.close()
+                if proc.stdin is not None:
+                    proc.stdin.close()
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

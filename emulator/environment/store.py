@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
 import psycopg2.extras
+
+from emulator.environment import database
 
 SCHEMA = """
 create table if not exists mwaa_local_environment (
@@ -68,11 +69,11 @@ def _digest(token: str) -> str:
 
 class Store:
     def __init__(self, db_url: str):
-        self.dsn = db_url.replace("postgresql+psycopg2", "postgresql")
+        self.db_url = db_url
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        conn = psycopg2.connect(self.dsn, connect_timeout=5)
+        conn = database.connect(self.db_url)
         try:
             with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
                 yield cur

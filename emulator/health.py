@@ -1,46 +1,48 @@
 """One health check per component, used by docker-compose.yml's healthchecks (through
-`mwaa-local health NAME`) and by the native supervisor alike."""
+`mwaa-local health NAME`) and by the native runtime alike. Addresses come from the settings
+the runtime gave the process."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
+import time
 import urllib.request
 from collections.abc import Callable
-from urllib.parse import urlparse
+from pathlib import Path
+
+from emulator.config import Settings, settings
+from emulator.environment import database, state_files
 
 HEARTBEAT_LIMIT_S = 30
 
 
-def _db_url() -> str:
-    return os.environ["MWAA_LOCAL_DB_URL"].replace("postgresql+psycopg2", "postgresql")
+def _need(config: Settings, field: str) -> str:
+    config.require(field)
+    return str(getattr(config, field))
 
 
-def postgres() -> str:
-    import psycopg2
-
-    with psycopg2.connect(_db_url(), connect_timeout=3) as conn, conn.cursor() as cur:
+def postgres(config: Settings) -> str:
+    with database.connect(_need(config, "db_url"), 3) as conn, conn.cursor() as cur:
         cur.execute("select 1")
     return "accepting connections"
 
 
-def redis() -> str:
+def redis(config: Settings) -> str:
     import redis as redis_client
 
-    redis_client.Redis.from_url(os.environ["MWAA_LOCAL_BROKER_URL"], socket_timeout=3).ping()
+    redis_client.Redis.from_url(_need(config, "broker_url"), socket_timeout=3).ping()
     return "PONG"
 
 
-def s3() -> str:
-    with urllib.request.urlopen(os.environ["MWAA_LOCAL_S3_ENDPOINT"], timeout=3):
+def s3(config: Settings) -> str:
+    with urllib.request.urlopen(_need(config, "s3_endpoint"), timeout=3):
         pass
     return "answering"
 
 
-def webserver() -> str:
-    url = os.environ.get("MWAA_LOCAL_WEB_HEALTH_URL", "http://127.0.0.1:8080/health")
-    with urllib.request.urlopen(url, timeout=5) as answer:
+def webserver(config: Settings) -> str:
+    with urllib.request.urlopen(config.web_health_url, timeout=5) as answer:
         body = json.load(answer)
     status = body["metadatabase"]["status"]
     if status != "healthy":
@@ -48,23 +50,18 @@ def webserver() -> str:
     return "healthy"
 
 
-def api() -> str:
-    url = os.environ.get(
-        "MWAA_LOCAL_API_HEALTH_URL", "http://127.0.0.1:8080/aws_mwaa/aws-console-sso"
-    )
-    with urllib.request.urlopen(url, timeout=5):
+def api(config: Settings) -> str:
+    with urllib.request.urlopen(config.api_health_url, timeout=5):
         pass
     return "answering"
 
 
-def scheduler() -> str:
-    import psycopg2
-
+def scheduler(config: Settings) -> str:
     query = (
         "select extract(epoch from now() - max(latest_heartbeat)) from job "
         "where job_type = 'SchedulerJob' and state = 'running'"
     )
-    with psycopg2.connect(_db_url(), connect_timeout=3) as conn, conn.cursor() as cur:
+    with database.connect(_need(config, "db_url"), 3) as conn, conn.cursor() as cur:
         cur.execute(query)
         (age,) = cur.fetchone()
     if age is None:
@@ -76,28 +73,23 @@ def scheduler() -> str:
 
 def worker_node_name(worker_id: str | None = None) -> str:
     """Celery node name of a worker: its id natively, the container's hostname in Docker."""
-    return f"celery@{worker_id or os.environ.get('MWAA_LOCAL_WORKER_ID') or socket.gethostname()}"
+    return f"celery@{worker_id or settings().worker_id or socket.gethostname()}"
 
 
-def worker(worker_id: str | None = None) -> str:
-    """Ask this worker for a pong over the broker."""
+def worker(config: Settings, worker_id: str | None = None) -> str:
+    """Ask this worker (this process's, or `worker_id`) for a pong over the broker."""
     from celery import Celery
 
-    app = Celery(broker=os.environ["MWAA_LOCAL_BROKER_URL"])
-    node = worker_node_name(worker_id)
+    app = Celery(broker=_need(config, "broker_url"))
+    node = worker_node_name(worker_id or config.worker_id)
     if not app.control.ping(destination=[node], timeout=1.0):
         raise RuntimeError(f"{node} did not answer ping")
     return "answered ping"
 
 
-def autoscaler() -> str:
+def autoscaler(config: Settings) -> str:
     """The autoscaler recorded a decision lately (it does so every round)."""
-    import time
-    from pathlib import Path
-
-    from emulator.autoscaler.service import read_state
-
-    record = read_state(Path(os.environ["MWAA_LOCAL_STATE_DIR"]))
+    record = state_files.read(Path(_need(config, "state_dir")), state_files.AUTOSCALER)
     if record is None:
         raise RuntimeError("no decision recorded yet")
     age = time.time() - record["time"]
@@ -109,14 +101,9 @@ def autoscaler() -> str:
     )
 
 
-def watcher() -> str:
+def watcher(config: Settings) -> str:
     """The last round listed the bucket lately (an unreachable S3 makes it unhealthy)."""
-    import time
-    from pathlib import Path
-
-    from emulator.watcher.service import read_state
-
-    record = read_state(Path(os.environ["MWAA_LOCAL_STATE_DIR"]))
+    record = state_files.read(Path(_need(config, "state_dir")), state_files.WATCHER)
     if record is None or record.get("last_ok") is None or record.get("last_error"):
         # The last round failed: say why (the local files are kept meanwhile).
         raise RuntimeError((record or {}).get("last_error") or "no sync yet")
@@ -126,14 +113,7 @@ def watcher() -> str:
     return f"{record['source']} synced {age:.0f} s ago"
 
 
-def tcp(url: str) -> str:
-    parsed = urlparse(url)
-    with socket.create_connection((parsed.hostname, parsed.port), timeout=3):
-        pass
-    return "listening"
-
-
-CHECKS: dict[str, Callable[[], str]] = {
+CHECKS: dict[str, Callable[[Settings], str]] = {
     "postgres": postgres,
     "redis": redis,
     "s3": s3,
@@ -146,9 +126,10 @@ CHECKS: dict[str, Callable[[], str]] = {
 }
 
 
-def check(component: str) -> tuple[bool, str]:
-    """(healthy, detail) of a component; never raises."""
+def check(component: str, config: Settings | None = None) -> tuple[bool, str]:
+    """(healthy, detail) of a component, with this process's settings or `config`; never
+    raises."""
     try:
-        return True, CHECKS[component]()
+        return True, CHECKS[component](config or settings())
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy; say why
         return False, f"{type(exc).__name__}: {exc}".strip()

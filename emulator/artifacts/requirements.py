@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from emulator.settings import CONTAINER_AIRFLOW_HOME
+from emulator.config import CONTAINER_AIRFLOW_HOME
 
 PLATFORM_PLUGINS = f"{CONTAINER_AIRFLOW_HOME}/plugins"
 # MWAA fails an update whose requirements install runs past about 20 minutes.

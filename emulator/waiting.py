@@ -1,0 +1,58 @@
+"""Waiting for a condition, the one way the project does it (tenacity does the retrying)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import tenacity
+
+T = TypeVar("T")
+
+
+class WaitTimeout(TimeoutError):
+    """The condition did not hold in time; `last` is its last answer (or exception)."""
+
+    def __init__(self, what: str, timeout: float, last: object):
+        super().__init__(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+        self.what = what
+        self.last = last
+
+
+def until(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    retry_on: tuple[type[BaseException], ...] = (),
+    before_sleep: Callable[[T | BaseException | None], None] | None = None,
+) -> T:
+    """Call `condition` until it returns something truthy, and return that.
+
+    Exceptions of the types in `retry_on` count as "not yet"; others propagate. After
+    `timeout` seconds, raise WaitTimeout with the last answer.
+    """
+
+    def _sleeping(state: tenacity.RetryCallState) -> None:
+        if before_sleep is not None and state.outcome is not None:
+            outcome = state.outcome
+            before_sleep(outcome.exception() if outcome.failed else outcome.result())
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(interval),
+        retry=(
+            tenacity.retry_if_result(lambda value: not value)
+            | tenacity.retry_if_exception_type(retry_on)
+        ),
+        before_sleep=_sleeping,
+        reraise=True,
+    )
+    try:
+        return retrying(condition)
+    except tenacity.RetryError as exc:
+        outcome = exc.last_attempt
+        last = outcome.exception() if outcome.failed else outcome.result()
+        raise WaitTimeout(what, timeout, last) from None
+    except retry_on as exc:  # reraise=True hands back the last retryable exception
+        raise WaitTimeout(what, timeout, exc) from None

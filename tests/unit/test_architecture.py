@@ -1,0 +1,120 @@
+"""The shape of the code holds: no import cycles, Airflow behind one seam, one settings object
+that the README documents whole, logging and the project's errors instead of print and exit."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from emulator.config import Settings, variable
+from tests.conftest import PROJECT
+
+EMULATOR = PROJECT / "emulator"
+# Tools and scripts that are not the emulator's library code.
+OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py"}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in EMULATOR.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_import_contracts_hold() -> None:
+    """import-linter's contracts in pyproject.toml: no cycles, Airflow only in airflow_side."""
+    lint = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint)], cwd=PROJECT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "BROKEN" not in result.stdout
+
+
+def test_the_emulator_imports_and_builds_its_api_without_airflow() -> None:
+    """Later Airflow versions plug in at emulator.airflow_side: everything else must import,
+    and the API app must be built, with no Airflow installed."""
+    modules = []
+    for path in _modules():
+        name = ".".join(path.relative_to(PROJECT).with_suffix("").parts)
+        name = name.removesuffix(".__init__")
+        if name.startswith("emulator.airflow_side.login_plugin") or path.name in OWN_PROCESS:
+            continue
+        modules.append(name)
+    script = f"""
+import importlib, sys
+class NoAirflow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "airflow" or name.startswith("airflow."):
+            raise ImportError("Airflow is not installed here")
+sys.meta_path.insert(0, NoAirflow())
+for name in {modules!r}:
+    importlib.import_module(name)
+from emulator.api.app import create_app
+app = create_app(backend=None, cli_runner=None, airflow_url="http://127.0.0.1:1")
+assert "control_plane" in app.blueprints
+print("ok", len({modules!r}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ok")
+
+
+def _documented() -> set[str]:
+    text = (PROJECT / "README.md").read_text()
+    section = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for row in re.findall(r"^\| (.+?) \|", section, re.MULTILINE):  # the first column
+        names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row))
+    return names
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    documented = _documented()
+    fields = {variable(name) for name in Settings.model_fields}
+    assert fields - documented == set(), "settings the README's Settings table leaves out"
+    assert documented - fields == set(), "the README documents settings that do not exist"
+    read = set()
+    for path in [
+        *_modules(),
+        PROJECT / "docker-compose.yml",
+        PROJECT / ".env",
+        PROJECT / "Makefile",
+    ]:
+        read |= set(re.findall(r"\bMWAA_LOCAL_[A-Z0-9_]+\b", path.read_text()))
+    assert read - documented == set(), "variables the code uses but the README does not name"
+
+
+def test_settings_are_read_in_one_place() -> None:
+    """Only emulator/config.py reads MWAA_LOCAL_* from the environment."""
+    offenders = []
+    for path in _modules():
+        if path.name == "config.py":
+            continue
+        text = path.read_text()
+        for match in re.finditer(r"os\.(?:environ|getenv)[^\n]*MWAA_LOCAL_", text):
+            offenders.append(f"{path.relative_to(PROJECT)}: {match.group(0)}")
+    assert offenders == []
+
+
+def _calls(path: Path) -> list[tuple[str, int]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id == "print":
+                found.append(("print", node.lineno))
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(target, ast.Name) and target.id == "SystemExit":
+                found.append(("raise SystemExit", node.lineno))
+    return found
+
+
+def test_library_code_logs_and_raises_instead_of_printing_and_exiting() -> None:
+    """print is the CLI's, for its user; errors are the project's exceptions, which the CLI maps
+    to exit codes (the zygote mimics a Python interpreter and is left out)."""
+    offenders = [
+        f"{path.relative_to(PROJECT)}:{line}: {what}"
+        for path in _modules()
+        if path.name not in OWN_PROCESS
+        for what, line in _calls(path)
+    ]
+    assert offenders == []
