@@ -47,8 +47,11 @@ lint: venv
 	@$(VENV)/bin/ruff check $(LINTED)
 	@$(VENV)/bin/mypy
 
+# The unit tests in random order (pytest-randomly; its seed is in the header to repeat one),
+# then the integration tests in file order: they share environments.
 test: lint
-	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest tests/unit -p randomly $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest tests/integration $(PYTEST_ARGS)
 
 # Upload dags/, plugins/ and requirements/requirements.txt, then update the environment.
 deploy: venv
@@ -58,5 +61,10 @@ deploy: venv
 test-requirements: venv
 	@$(MWAA) test-requirements
 
+# Each script prints its figures and exits non-zero when one misses its target (MISSED):
+# `make bench` stops there, `make bench KEEP_GOING=1` runs them all and fails at the end.
 bench: venv
-	@for b in $(filter-out %.py,$(wildcard bench/*)); do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+	@failed=""; for b in $(filter-out %.py,$(wildcard bench/*)); do \
+		echo "== $$b"; $(VENV)/bin/python $$b || { failed="$$failed $$b"; \
+		[ -n "$(KEEP_GOING)" ] || { echo "make bench: $$b MISSED a target"; exit 1; }; }; \
+	done; [ -z "$$failed" ] || { echo "make bench: MISSED in$$failed"; exit 1; }

@@ -118,3 +118,26 @@ def memory(processes: list) -> tuple[float, float]:
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
     return rss / 2**20, pss / 2**20
+
+
+class Verdicts:
+    """Each figure with its target: met, or MISSED. `finish()` says which were missed and is the
+    script's exit status (non-zero when any was), so `make bench` can stop at the first miss."""
+
+    def __init__(self, script: str):
+        self.script = script
+        self.missed: list[str] = []
+
+    def check(self, name: str, met: bool) -> str:
+        """ "" when met, " MISSED" (recorded) otherwise: appended to the figure's line."""
+        if met:
+            return ""
+        self.missed.append(name)
+        return " MISSED"
+
+    def finish(self) -> int:
+        if self.missed:
+            print(f"{self.script}: MISSED {', '.join(self.missed)}", flush=True)
+            return 1
+        print(f"{self.script}: every target met", flush=True)
+        return 0

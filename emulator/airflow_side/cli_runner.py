@@ -37,6 +37,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ZYGOTE = Path(__file__).resolve().with_name("zygote.py")
 START_TIMEOUT = 180.0  # importing Airflow on a loaded 2-core machine can take several seconds
@@ -88,6 +89,9 @@ class WarmRunner:
         self._env = dict(env)
         self._python = python
         self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._counting = threading.Lock()
+        self._in_flight = 0  # commands the zygote runs now
+        self.peak_in_flight = 0  # the most it ever ran at once
         self._lock = threading.Lock()  # guards the fields below
         self._proc: subprocess.Popen | None = None
         self._dir: str | None = None
@@ -95,6 +99,16 @@ class WarmRunner:
         self._closed = False
 
     # --- life cycle -----------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Commands running now (started by the zygote and not yet ended)."""
+        return self._in_flight
+
+    def _count(self, delta: int) -> None:
+        with self._counting:
+            self._in_flight += delta
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
 
     @property
     def pid(self) -> int | None:
@@ -223,39 +237,54 @@ class WarmRunner:
             if "started" not in started:
                 raise _NotStarted()
             group = int(started["started"])  # the command leads its own process group
-
-            timed_out = False
-            note = b""
+            self._count(+1)
             try:
-                sock.settimeout(max(timeout, 0.001))
+                return self._wait_for(proc, sock, out, err, group, timeout)
+            finally:
+                self._count(-1)
+
+    def _wait_for(
+        self,
+        proc: subprocess.Popen,
+        sock: socket.socket,
+        out: Any,
+        err: Any,
+        group: int,
+        timeout: float,
+    ) -> CliResult:
+        """The started command's end (or its stop after `timeout`), with its output."""
+        timed_out = False
+        note = b""
+        try:
+            sock.settimeout(max(timeout, 0.001))
+            finished = _message(sock)
+        except TimeoutError:
+            timed_out = True
+            note = f"mwaa-local: the command did not finish within {timeout:g} s".encode()
+            try:
+                sock.shutdown(socket.SHUT_WR)  # the zygote stops the command
+                sock.settimeout(STOP_TIMEOUT)
                 finished = _message(sock)
-            except TimeoutError:
-                timed_out = True
-                note = f"mwaa-local: the command did not finish within {timeout:g} s".encode()
-                try:
-                    sock.shutdown(socket.SHUT_WR)  # the zygote stops the command
-                    sock.settimeout(STOP_TIMEOUT)
-                    finished = _message(sock)
-                except (OSError, ValueError):
-                    with contextlib.suppress(OSError):
-                        os.killpg(group, signal.SIGKILL)
-                    self._restart_if(proc)  # it did not confirm: do not trust it again
-                    finished = {"exit": -9}
-                note += b" and was stopped\n"
             except (OSError, ValueError):
-                # The zygote died: the kernel killed the command with it, not its children.
                 with contextlib.suppress(OSError):
                     os.killpg(group, signal.SIGKILL)
-                self._restart_if(proc)
+                self._restart_if(proc)  # it did not confirm: do not trust it again
                 finished = {"exit": -9}
-                note = b"mwaa-local: the Airflow CLI runner stopped while the command ran\n"
+            note += b" and was stopped\n"
+        except (OSError, ValueError):
+            # The zygote died: the kernel killed the command with it, not its children.
+            with contextlib.suppress(OSError):
+                os.killpg(group, signal.SIGKILL)
+            self._restart_if(proc)
+            finished = {"exit": -9}
+            note = b"mwaa-local: the Airflow CLI runner stopped while the command ran\n"
 
-            stdout, stderr = _contents(out), _contents(err)
-            if note:
-                if stderr and not stderr.endswith(b"\n"):
-                    stderr += b"\n"
-                stderr += note
-            return CliResult(int(finished.get("exit", 1)), stdout, stderr, timed_out)
+        stdout, stderr = _contents(out), _contents(err)
+        if note:
+            if stderr and not stderr.endswith(b"\n"):
+                stderr += b"\n"
+            stderr += note
+        return CliResult(int(finished.get("exit", 1)), stdout, stderr, timed_out)
 
 
 def _message(sock: socket.socket) -> dict:

@@ -119,3 +119,31 @@ def test_a_bad_tag_is_refused_and_nothing_changes(backend: Backend) -> None:
         backend.tag_resource(arn, {"x" * 200: "too long a key"})
     assert backend.list_tags(arn)["Tags"] == {**backend.store.get("zz-tags").tags}
     assert backend.list_tags(arn)["Tags"].get("team") == "data"
+
+
+def test_an_update_whose_services_never_come_up_is_rolled_back(backend: Backend) -> None:
+    """UpdateEnvironment gives the services 10 minutes (here: 3 s) to run healthy on the new
+    definition; then UPDATE_FAILED, and the previous definition back on a newer generation
+    (so the services restart onto it)."""
+    from emulator.api import operations
+    from tests.conftest import wait_until
+
+    _record(backend, "zz-rollback", "AVAILABLE")
+    before = backend.store.get("zz-rollback")
+    new = {**before.spec, "MaxWorkers": 2}
+    operations.start_update(
+        backend.store,
+        "zz-rollback",
+        new,
+        healthy=lambda: False,
+        on_applied=lambda spec: None,
+        timeout_s=3,
+    )
+    assert backend.store.get("zz-rollback").status == "UPDATING"
+    after = wait_until(
+        lambda: (r := backend.store.get("zz-rollback")).status != "UPDATING" and r, 60, "rollback"
+    )
+    assert after.status == "UPDATE_FAILED"
+    assert after.last_update["Error"]["ErrorCode"] == "UPDATE_TIMEOUT"
+    assert after.spec == before.spec
+    assert after.generation == before.generation + 2

@@ -293,7 +293,8 @@ def make_project(root: Path, plugin_version: str) -> Path:
     return root
 
 
-def plugin_view(mwaa) -> str:
+def plugin_view(mwaa, web: str = WEB) -> str:
+    """The plugin's page in the UI, signed in as a user would be."""
     import http.cookiejar
 
     browser = urllib.request.build_opener(
@@ -301,10 +302,10 @@ def plugin_view(mwaa) -> str:
     )
     token = mwaa.create_web_login_token(Name=NAME)["WebToken"]
     login = urllib.request.Request(
-        f"{WEB}/aws_mwaa/login", data=f"token={token}".encode(), method="POST"
+        f"{web}/aws_mwaa/login", data=f"token={token}".encode(), method="POST"
     )
     browser.open(login, timeout=30).close()
-    with browser.open(f"{WEB}/hello_plugin/", timeout=30) as page:
+    with browser.open(f"{web}/hello_plugin/", timeout=30) as page:
         return page.read().decode()
 
 
@@ -323,6 +324,14 @@ def deployed(env, mwaa, tmp_path_factory) -> tuple[dict, Path]:
     return environment, project
 
 
+def _pythonpath(env, component: str) -> str:
+    """PYTHONPATH of the component's Airflow process, as it runs."""
+    import psutil
+
+    leader = psutil.Process(env.component(component)["pid"])
+    return leader.children()[0].environ().get("PYTHONPATH", "")
+
+
 def test_plugin_and_requirement_work_after_an_update(env, mwaa, deployed) -> None:
     wait_until(lambda: "uses_plugin" in listed_dags(env), 60, "uses_plugin in list_dags")
     run_dag_to_success(env, "uses_plugin")
@@ -330,6 +339,12 @@ def test_plugin_and_requirement_work_after_an_update(env, mwaa, deployed) -> Non
     assert plugin_view(mwaa) == "hello plugin view v1"
     log = env.ok("logs", "requirements")
     assert "mwaa_local_probe" in log or "mwaa-local-probe" in log
+    # As on MWAA with Airflow 1.10.12: the packages reach the scheduler and the workers (the
+    # run above imported one in a task), not the web server. (Celery rewrites its process
+    # title over its environment, so a worker's cannot be read this way.)
+    version = deployed[0]["RequirementsS3ObjectVersion"]
+    assert f"requirements/{version}" in _pythonpath(env, "scheduler")
+    assert "requirements/" not in _pythonpath(env, "webserver")
 
 
 def test_the_same_deploy_again_changes_nothing(env, deployed) -> None:
@@ -366,12 +381,22 @@ def test_a_failing_install_fails_the_update_and_keeps_the_old_packages(
     run_dag_to_success(env, "uses_plugin")
 
 
-def test_a_version_that_does_not_exist_is_refused(mwaa) -> None:
+@pytest.mark.parametrize(
+    ("field", "key"),
+    [
+        ("PluginsS3ObjectVersion", "plugins.zip"),
+        ("RequirementsS3ObjectVersion", "requirements.txt"),
+    ],
+)
+def test_a_version_that_does_not_exist_is_refused(mwaa, field: str, key: str) -> None:
+    before = mwaa.get_environment(Name=NAME)["Environment"]
     with pytest.raises(ClientError) as caught:
-        mwaa.update_environment(Name=NAME, PluginsS3ObjectVersion="no-such-version")
+        mwaa.update_environment(Name=NAME, **{field: "no-such-version"})
     error = caught.value.response["Error"]
     assert error["Code"] == "ValidationException"
-    assert error["Message"] == "Unable to read version no-such-version of file plugins.zip"
+    assert error["Message"] == f"Unable to read version no-such-version of file {key}"
+    after = mwaa.get_environment(Name=NAME)["Environment"]
+    assert (after["Status"], after.get(field)) == (before["Status"], before.get(field))
 
 
 def test_a_bucket_without_versioning_is_refused(mwaa, s3) -> None:
@@ -386,13 +411,29 @@ def test_a_bucket_without_versioning_is_refused(mwaa, s3) -> None:
     assert mwaa.get_environment(Name=NAME)["Environment"]["SourceBucketArn"].endswith(BUCKET)
 
 
-def test_zip_is_checked_before_anything_restarts(mwaa, s3) -> None:
-    """A zip whose entries would leave the plugins folder is refused like a corrupt one."""
+def _airflow_processes(env) -> dict[str, set[int]]:
+    """The Airflow processes under each component (they change when it restarts)."""
+    import psutil
+
+    found = {}
+    for name in ("scheduler", "webserver", "worker-1"):
+        leader = psutil.Process(env.component(name)["pid"])
+        found[name] = {p.pid for p in leader.children()}
+    return found
+
+
+def test_zip_is_checked_before_anything_restarts(env, mwaa, s3) -> None:
+    """A zip whose entries would leave the plugins folder is refused like a corrupt one:
+    nothing of it is written anywhere, and no component restarts for it."""
     data = io.BytesIO()
     with zipfile.ZipFile(data, "w") as archive:
         archive.writestr("../escape.py", "x = 1\n")
     version = put(s3, "plugins.zip", data.getvalue())
+    before = _airflow_processes(env)
     mwaa.update_environment(Name=NAME, PluginsS3ObjectVersion=version)
     environment = wait_for_update(mwaa, NAME)
     assert environment["Status"] == "UPDATE_FAILED"
     assert "leaves the folder" in environment["LastUpdate"]["Error"]["ErrorMessage"]
+    assert environment["PluginsS3ObjectVersion"] != version
+    assert not list(env.home.rglob("escape.py")), "an entry left the plugins folder"
+    assert _airflow_processes(env) == before, "a component restarted for a refused zip"

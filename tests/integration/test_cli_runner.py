@@ -1,5 +1,6 @@
-"""The warm Airflow CLI runner, for real, against a throwaway Airflow (SQLite, 10 DAGs): same
-output as spawning `airflow`, timeouts, concurrency and a zygote that dies."""
+"""The warm Airflow CLI runner, for real, against an Airflow of its own (a database of its own
+in the session's PostgreSQL, 10 DAGs): same output as spawning `airflow`, timeouts, queueing
+and a zygote that dies."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ import psutil
 import pytest
 
 from emulator.airflow_side.cli_runner import CliResult, WarmRunner, ZygoteError, comparable
-from tests.conftest import wait_until
+from emulator.environment import database
+from tests.conftest import NATIVE_PORTS, unavailable, wait_until
 
 AIRFLOW = Path(sys.executable).parent / "airflow"
+DATABASE = "cli_runner_test"
 
-pytestmark = pytest.mark.skipif(not AIRFLOW.exists(), reason="Airflow is not installed here")
+pytestmark = pytest.mark.native
 
 DAG_TEMPLATE = """\
 from datetime import datetime
@@ -51,9 +54,25 @@ time.sleep(600)
 """
 
 
+def _fresh_database(name: str) -> str:
+    """A new, empty database in the session environment's PostgreSQL; its SQLAlchemy URL."""
+    server = f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{NATIVE_PORTS['postgres']}"
+    conn = database.connect(f"{server}/postgres")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}"')
+            cur.execute(f'create database "{name}"')
+    finally:
+        conn.close()
+    return f"{server}/{name}"
+
+
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory) -> dict[str, str]:
-    """An Airflow home with a SQLite database and 10 DAGs; needs no server."""
+def airflow_env(tmp_path_factory, native_env) -> dict[str, str]:
+    """An Airflow home with a database of its own and 10 DAGs."""
+    if not AIRFLOW.exists():
+        unavailable("Airflow is not installed in this venv (make venv)")
     root = tmp_path_factory.mktemp("airflow-cli")
     dags = root / "dags"
     dags.mkdir()
@@ -62,7 +81,7 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         AIRFLOW_HOME=str(root / "home"),
-        AIRFLOW__CORE__SQL_ALCHEMY_CONN=f"sqlite:///{root}/airflow.db",
+        AIRFLOW__CORE__SQL_ALCHEMY_CONN=_fresh_database(DATABASE),
         AIRFLOW__CORE__DAGS_FOLDER=str(dags),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
     )
@@ -160,29 +179,18 @@ def test_timeout_stops_command_and_its_children(runner, tmp_path) -> None:
 
 
 def test_concurrent_callers_queue(airflow_env) -> None:
+    """Twelve callers at once on a runner of two slots: the runner itself never has more than
+    two commands running, and every caller gets its command's true output."""
     expected = {
         "version": comparable(spawn(airflow_env, ["version"]).stdout),
         "list_dags": comparable(spawn(airflow_env, ["list_dags"]).stdout),
     }
-    active = peak = 0
-    lock = threading.Lock()
-
-    def call(command: str) -> CliResult:
-        nonlocal active, peak
-        with lock:
-            active += 1
-            peak = max(peak, active)
-        try:
-            return shared.run([command], timeout=120)
-        finally:
-            with lock:
-                active -= 1
-
     with WarmRunner(airflow_env, max_concurrent=2) as shared:
         commands = ["version", "list_dags"] * 6
         with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-            results = list(pool.map(call, commands))
-    assert peak > 2  # more callers at once than slots: some had to wait for one
+            results = list(pool.map(lambda c: shared.run([c], timeout=120), commands))
+        assert shared.peak_in_flight == 2, "the runner ran more (or fewer) commands at once"
+        assert shared.in_flight == 0
     for command, result in zip(commands, results, strict=True):
         assert result.exit_code == 0, result.stderr.decode()
         assert comparable(result.stdout) == expected[command]

@@ -71,9 +71,28 @@ def test_dags_are_mirrored_by_md5(s3, tmp_path):
 
 
 def test_a_failed_listing_stops_before_any_change(s3, tmp_path):
+    """The bucket's listing fails (injected into the real client: a listing error the server
+    cannot be made to produce on demand): nothing is uploaded or deleted."""
+    bucket = "airflow-deploy-listing"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="dags/a.py", Body=b"a = 1\n")
+    s3.put_object(Bucket=bucket, Key="dags/gone.py", Body=b"g\n")
     (tmp_path / "dags").mkdir()
-    with pytest.raises(s3.exceptions.NoSuchBucket):
-        sync_dags(s3, "airflow-deploy-missing", "dags", tmp_path / "dags", print)
+    (tmp_path / "dags" / "a.py").write_text("a = 2\n")
+    (tmp_path / "dags" / "b.py").write_text("b\n")
+
+    def listing_fails(**_kwargs) -> None:
+        raise s3.exceptions.ClientError(
+            {"Error": {"Code": "InternalError", "Message": "listing failed"}}, "ListObjectsV2"
+        )
+
+    s3.meta.events.register("before-call.s3.ListObjectsV2", listing_fails)
+    try:
+        with pytest.raises(s3.exceptions.ClientError, match="listing failed"):
+            sync_dags(s3, bucket, "dags", tmp_path / "dags", print)
+    finally:
+        s3.meta.events.unregister("before-call.s3.ListObjectsV2", listing_fails)
+    assert _keys(s3, bucket) == {"dags/a.py": b"a = 1\n", "dags/gone.py": b"g\n"}
 
 
 def test_an_empty_dag_path_is_refused(s3, tmp_path):
@@ -102,3 +121,29 @@ def test_an_unversioned_bucket_is_an_error(s3):
     bucket = _bucket(s3, "airflow-deploy-unversioned", versioned=False)
     with pytest.raises(DeployError, match="versioning"):
         put_if_changed(s3, bucket, "requirements.txt", b"boto3\n")
+
+
+def test_up_refuses_a_bucket_without_versioning(s3):
+    """`up`'s init step, against a bucket a user made without versioning: refused, saying how
+    to turn it on; a bucket that does not exist yet is created with versioning on."""
+    from types import SimpleNamespace
+
+    from emulator.environment.airflow_config import Infrastructure
+    from emulator.errors import ServiceError
+    from emulator.services.init import ensure_bucket
+
+    infra = Infrastructure(
+        db_url="unused",
+        broker_url="unused",
+        s3_endpoint=f"http://127.0.0.1:{PORT}",
+        s3_access_key="test",
+        s3_secret_key="test",
+    )
+    bucket = _bucket(s3, "airflow-up-unversioned", versioned=False)
+    ctx = SimpleNamespace(spec=SimpleNamespace(bucket=bucket), infra=infra)
+    with pytest.raises(ServiceError, match="put-bucket-versioning --bucket airflow-up-unversioned"):
+        ensure_bucket(ctx)  # type: ignore[arg-type]
+
+    ctx = SimpleNamespace(spec=SimpleNamespace(bucket="airflow-up-new"), infra=infra)
+    ensure_bucket(ctx)  # type: ignore[arg-type]
+    assert s3.get_bucket_versioning(Bucket="airflow-up-new")["Status"] == "Enabled"

@@ -9,6 +9,7 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -127,12 +128,15 @@ def test_webserver_health_through_the_api(native_env) -> None:
 def test_bash_and_python_tasks_run_through_celery(native_env) -> None:
     env, _ = native_env
     run_id = run_dag_to_success(env, DAG)
+    when = _execution_date(env, run_id)
     for task in ("say_hello", "greet"):
-        out = env.airflow("task_state", DAG, task, _execution_date(env, run_id))
+        out = env.airflow("task_state", DAG, task, when)
         assert out.strip().splitlines()[-1] == "success"
-    # The Celery worker ran it: its log names the task.
-    worker_log = (env.home / "logs" / "worker-1.log").read_text(errors="replace")
-    assert "airflow.executors.celery_executor.execute_command" in worker_log
+    # A Celery worker ran each task of this very run: its log has the command it was sent.
+    logs = "".join(p.read_text(errors="replace") for p in (env.home / "logs").glob("worker-*.log"))
+    for task in ("say_hello", "greet"):
+        sent = f"Executing command in Celery: ['airflow', 'run', '{DAG}', '{task}', '{when}'"
+        assert sent.replace("+00:00", "") in logs.replace("+00:00", ""), (task, when)
 
 
 def quick_start() -> list[list[str]]:
@@ -251,3 +255,70 @@ def test_overriding_an_essential_setting_is_refused(tmp_path) -> None:
         "and cannot be overridden"
     ) in result.stderr
     assert not _processes_under(home)
+
+
+def test_a_bad_setting_names_its_variable(tmp_path) -> None:
+    env = Env(tmp_path / "state", OTHER_PORTS, {"MWAA_LOCAL_WEB_PORT": "eighty"})
+    result = env.run("status", timeout=60)
+    assert result.returncode == 2
+    assert "MWAA_LOCAL_WEB_PORT: Input should be a valid integer" in result.stderr
+    assert "'eighty'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_environment_never_started_is_not_created(tmp_path) -> None:
+    env = Env(tmp_path / "state", OTHER_PORTS)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "runtime").write_text("native\n")  # `up` would remember this
+    status = env.status()
+    assert status["Status"] == "NOT_CREATED"
+    assert all(c["state"] == "stopped" for c in status["Components"])
+
+
+def test_clean_removes_the_state_folder(tmp_path) -> None:
+    home = tmp_path / "state"
+    (home / "environment").mkdir(parents=True)
+    (home / "runtime").write_text("native\n")
+    (home / "environment" / "environment-state.json").write_text("{}")
+    result = Env(home, OTHER_PORTS).run("clean", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not home.exists()
+    assert f"removed {home}" in result.stdout
+
+
+def test_logs_shows_a_components_log(native_env) -> None:
+    env, _ = native_env
+    out = env.ok("logs", "watcher", timeout=60)
+    assert "mirroring the bucket into" in out
+    missing = env.run("logs", "no-such-component", timeout=60)
+    assert missing.returncode == 2 and "known: " in missing.stderr
+
+
+def test_login_open_opens_the_sso_url_in_the_browser(native_env, tmp_path) -> None:
+    """`--open` hands the URL to the user's browser (Python's webbrowser honours $BROWSER)."""
+    env, _ = native_env
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!/bin/sh\nprintf '%s' \"$1\" > {opened}\n")
+    browser.chmod(0o755)
+    result = env.run("login", "--open", timeout=60, BROWSER=f"{browser} %s")
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.strip()
+    assert printed.startswith(f"https://localhost:{PORTS['https']}/aws_mwaa/aws-console-sso")
+    wait_until(opened.exists, 30, "the browser to be started")
+    assert opened.read_text() == printed
+
+
+def test_the_runtime_is_docker_when_an_engine_answers_and_native_otherwise(tmp_path) -> None:
+    import docker
+
+    try:
+        engine = docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - no engine here
+        engine = False
+    script = "from emulator.runtime import select; print(select.choose('auto')[0])"
+    env = {**os.environ, "MWAA_LOCAL_HOME": str(tmp_path)}
+    answer = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert answer.stdout.strip() == ("docker" if engine else "native"), answer.stderr
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/no-such.sock"
+    answer = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert answer.stdout.strip() == "native", answer.stderr

@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import PORT_OFFSET, PROJECT, wait_until
+from tests.conftest import PORT_OFFSET, PROJECT, unavailable, wait_until
 
 pytestmark = pytest.mark.native
 
@@ -76,7 +76,7 @@ class Server:
 def start_server(tmp_path: Path) -> Iterator[Callable[[], Server]]:
     """Start serve.py on tmp_path/data (again and again: the same folder each time)."""
     if not SERVERS_PYTHON.exists():
-        pytest.skip(f"{SERVERS_PYTHON} is missing: run `make venv`")
+        unavailable(f"{SERVERS_PYTHON} is missing: run `make venv`")
     started: list[Server] = []
 
     def start() -> Server:
@@ -227,15 +227,25 @@ def test_etag_of_a_large_object_listed_while_it_is_put(
     s3.create_bucket(Bucket="bucket")
     s3.put_bucket_versioning(Bucket="bucket", VersioningConfiguration={"Status": "Enabled"})
     stop = threading.Event()
+    putting = threading.Event()
+    errors: list[BaseException] = []
+    during_puts = [0]  # listings made while a PUT was under way: the race was on
 
     def list_and_head() -> None:
         reader = server.client()
-        while not stop.is_set():
-            for obj in reader.list_objects_v2(Bucket="bucket").get("Contents", []):
-                try:
-                    reader.head_object(Bucket="bucket", Key=obj["Key"])
-                except ClientError:
-                    pass  # deleted in between
+        try:
+            while not stop.is_set():
+                racing = putting.is_set()
+                for obj in reader.list_objects_v2(Bucket="bucket").get("Contents", []):
+                    try:
+                        reader.head_object(Bucket="bucket", Key=obj["Key"])
+                    except ClientError as exc:
+                        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey"):
+                            raise  # only "deleted in between" is expected
+                if racing:
+                    during_puts[0] += 1
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
 
     readers = [threading.Thread(target=list_and_head) for _ in range(3)]
     for reader in readers:
@@ -244,7 +254,9 @@ def test_etag_of_a_large_object_listed_while_it_is_put(
         for i in range(6):
             body = os.urandom(64 * 1024 * 1024)
             want = f'"{hashlib.md5(body).hexdigest()}"'
+            putting.set()
             put = s3.put_object(Bucket="bucket", Key=f"dags/big{i}.bin", Body=body)
+            putting.clear()
             listed = s3.list_objects_v2(Bucket="bucket", Prefix=f"dags/big{i}.bin")["Contents"]
             got = s3.get_object(Bucket="bucket", Key=f"dags/big{i}.bin", IfMatch=listed[0]["ETag"])
             assert (put["ETag"], listed[0]["ETag"], got["ETag"]) == (want, want, want), i
@@ -254,3 +266,5 @@ def test_etag_of_a_large_object_listed_while_it_is_put(
         stop.set()
         for reader in readers:
             reader.join(30)
+    assert errors == [], f"a reader failed: {errors[0]!r}"
+    assert during_puts[0] > 0, "no listing ran while a PUT was under way: nothing was tested"

@@ -79,6 +79,8 @@ def test_a_broken_rule_names_field_and_rule(fields: dict, field: str, rule: str)
         "core.fernet_key",
         "core.dags_folder",
         "core.plugins_folder",
+        "webserver.secret_key",
+        "webserver.enable_proxy_fix",
     ],
 )
 def test_essential_settings_cannot_be_overridden(key: str) -> None:

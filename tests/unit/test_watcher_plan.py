@@ -51,9 +51,3 @@ def test_unsafe_keys_and_file_folder_clashes_are_skipped_with_a_reason() -> None
     assert paths == {"ok.py": "1", "x/y.py": "4"}
     assert set(skipped) == {"dags/../../etc/passwd", "dags/x"}
     assert "leave the dags folder" in skipped["dags/../../etc/passwd"]
-
-
-def test_timing_mwaa_syncs_every_30_seconds_and_fast_every_second() -> None:
-    from emulator.services.watcher import INTERVALS_S
-
-    assert INTERVALS_S == {"fast": 1.0, "mwaa": 30.0}
