@@ -46,3 +46,7 @@ class StagingError(MwaaLocalError):
 class HistoryError(MwaaLocalError):
     """An export, import or snapshot cannot go on; nothing was changed (an import is one
     transaction, a restore checks everything it needs first)."""
+
+
+class SnapshotError(MwaaLocalError):
+    """A snapshot cannot be saved or restored as asked; the message says what to do."""
