@@ -218,8 +218,8 @@ def _check_references(path: Path, history: History, count: int) -> None:
         with open(data.path, encoding="utf-8") as rows:
             for line in rows:
                 row = json.loads(line)
-                for column, _flag in t.secrets:
-                    value = row.get(column)
+                for secret in t.secrets:
+                    value = row.get(secret.column)
                     if isinstance(value, dict):
                         index = value.get(SECRET)
                         if not isinstance(index, int) or not 0 <= index < count:

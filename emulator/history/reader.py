@@ -4,7 +4,7 @@ stock Airflow's), in one consistent snapshot of it.
 PostgreSQL itself turns the rows into JSON (`row_to_json`, in UTC, sorted with the "C"
 collation so that every server sorts alike) and streams them out with COPY: 100,000 task
 instances take a second or two. Only the tables with secrets pass through Python, to decrypt
-them with the database's Fernet key.
+them with the database's Fernet key and seal them (tables.py says which).
 """
 
 from __future__ import annotations
@@ -121,21 +121,24 @@ def read_database(
         if table.name not in present:
             continue  # an older 1.10.x schema
         names = [c for c, _ in present[table.name]]
-        flags = [flag for _col, flag in table.secrets]
+        flags = [x.flag for x in table.secrets if x.flag]
         query = select_rows(table, present[table.name], flags)
         path = folder / f"{table.name}.jsonl"
-        with conn.cursor() as cur, open(path, "wb") as out:
+        rows = 0
+        with open(path, "wb") as out:
             if table.secrets:
-                cur.execute(query)
-                rows = 0
-                for (row,) in cur:
-                    out.write(dumps(_seal_row(table, row, history, f, secret_marker)).encode())
-                    out.write(b"\n")
-                    rows += 1
+                # A server-side cursor: the event log can be long.
+                with conn.cursor(name=f"mwaa_local_{table.name}") as cur:
+                    cur.itersize = 5000
+                    cur.execute(query)
+                    for (row,) in cur:
+                        sealed = _seal_row(table, row, history, f, secret_marker)
+                        out.write(dumps(sealed).encode() + b"\n")
+                        rows += 1
             else:
-                cur.copy_expert(
-                    sql.SQL("copy ({}) to stdout {}").format(query, sql.SQL(RAW_LINES)), out
-                )
+                with conn.cursor() as cur:
+                    copy = sql.SQL("copy ({}) to stdout {}").format(query, sql.SQL(RAW_LINES))
+                    cur.copy_expert(copy, out)
                 rows = -1
         if rows < 0:
             with open(path, "rb") as lines:
@@ -156,22 +159,22 @@ def _seal_row(
 ) -> dict[str, Any]:
     """A row with its secrets decrypted into history.secrets and replaced by references."""
     key = ", ".join(str(row.get(c)) for c in table.key)
-    for column, flag in table.secrets:
-        value = row.get(column)
-        encrypted = bool(row.pop(flag, False))
-        if value is None:
+    for secret in table.secrets:
+        value = row.get(secret.column)
+        encrypted = bool(row.pop(secret.flag, False)) if secret.flag else False
+        if value is None or (secret.events and row.get("event") not in secret.events):
             continue
         if history.secrets is None or value == marker:
-            row[column] = {SECRET: None}
+            row[secret.column] = {SECRET: None}
             continue
         if encrypted:
             if f is None:
                 raise HistoryError(
-                    f"{table.name} {key}: its {column} is encrypted, and no Fernet key was "
-                    "given to decrypt it (--fernet-key-file: the source Airflow's [core] "
+                    f"{table.name} {key}: its {secret.column} is encrypted, and no Fernet key "
+                    "was given to decrypt it (--fernet-key-file: the source Airflow's [core] "
                     "fernet_key), or leave secrets out (--no-secrets)"
                 )
-            value = sealing.decrypt(f, value, f"{table.name} {key}'s {column}")
-        row[column] = {SECRET: len(history.secrets)}
+            value = sealing.decrypt(f, value, f"{table.name} {key}'s {secret.column}")
+        row[secret.column] = {SECRET: len(history.secrets)}
         history.secrets.append(value)
     return row

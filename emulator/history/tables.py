@@ -24,6 +24,16 @@ Merge = Literal["keyed", "counted", "upsert", "by_group"]
 
 
 @dataclass(frozen=True)
+class Secret:
+    """A column whose values are secrets: decrypted on export, sealed under the archive's
+    passphrase, encrypted under the destination's Fernet key where Airflow encrypts it."""
+
+    column: str
+    flag: str | None = None  # the column saying whether the database holds it encrypted
+    events: tuple[str, ...] = ()  # the event log: only in the entries of these events
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     key: tuple[str, ...]  # the order rows are written in, and what identifies one
@@ -33,9 +43,7 @@ class Table:
     dropped: tuple[str, ...] = ()
     # Exported columns, when not all of the others.
     only: tuple[str, ...] = ()
-    # (column, the flag saying whether the database holds it Fernet-encrypted): decrypted on
-    # export, sealed under the archive's passphrase, encrypted under the destination's key.
-    secrets: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[Secret, ...] = ()
     # SQL condition on the rows exported (see SERVICE_EVENTS).
     where: str = ""
     # Columns a row inserted by an import gets when the archive does not carry them.
@@ -60,6 +68,11 @@ SERVICE_EVENTS = (
     "cli_sync_perm",
 )
 
+# Airflow logs each CLI command with its whole command line, and these two carry variable
+# values and connection passwords on it (`variables -s KEY VALUE`, `connections --add
+# --conn_uri ...`): their entries' details are sealed like the secrets they hold.
+SECRET_COMMANDS = ("cli_variables", "cli_connections")
+
 # In import order: a pool before the task instances that name it, task instances before the
 # reschedules that reference them.
 TABLES: tuple[Table, ...] = (
@@ -69,14 +82,14 @@ TABLES: tuple[Table, ...] = (
         ("key",),
         "upsert",
         dropped=("id", "is_encrypted"),
-        secrets=(("val", "is_encrypted"),),
+        secrets=(Secret("val", "is_encrypted"),),
     ),
     Table(
         "connection",
         ("conn_id",),
         "by_group",
         dropped=("id", "is_encrypted", "is_extra_encrypted"),
-        secrets=(("password", "is_encrypted"), ("extra", "is_extra_encrypted")),
+        secrets=(Secret("password", "is_encrypted"), Secret("extra", "is_extra_encrypted")),
     ),
     Table(
         "dag",
@@ -106,6 +119,7 @@ TABLES: tuple[Table, ...] = (
         where="event is null or event not in ({})".format(
             ", ".join(f"'{e}'" for e in SERVICE_EVENTS)
         ),
+        secrets=(Secret("extra", events=SECRET_COMMANDS),),
     ),
 )
 

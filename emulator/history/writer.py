@@ -9,9 +9,10 @@ Python but the secrets, which are encrypted under the destination's Fernet key h
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from psycopg2 import sql
 
 from emulator.errors import HistoryError
 from emulator.history import reader, sealing
-from emulator.history.model import SECRET, History, TableData
+from emulator.history.model import SECRET, History, TableData, dumps
 from emulator.history.tables import DESCRIPTIONS, TABLES, Table, exported_columns
 
 LOG = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def write_history(
                 elif table.name == "connection":
                     report = _connections(cur, data, history, f, secret_marker)
                 else:
-                    report = _merge(cur, table, data)
+                    report = _merge(cur, table, data, history, secret_marker)
                 reports[table.name] = report
                 say(f"{DESCRIPTIONS[table.name]} ({table.name}): {report.describe()}")
         conn.commit()
@@ -115,22 +116,62 @@ def write_history(
 
 
 # -- rows that PostgreSQL merges ------------------------------------------------------------
-def _stage(cur: Any, data: TableData) -> sql.Identifier:
+class _Lines(io.RawIOBase):
+    """Lines made one by one, read as a file (COPY's input): secrets resolved in memory
+    reach the database without being written anywhere."""
+
+    def __init__(self, lines: Iterator[bytes]):
+        self._lines, self._buffer = lines, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            line = next(self._lines, None)
+            if line is None:
+                return 0
+            self._buffer = line
+        size = min(len(target), len(self._buffer))
+        target[:size], self._buffer = self._buffer[:size], self._buffer[size:]
+        return size
+
+
+def _resolved_lines(
+    table: Table, data: TableData, history: History, marker: str | None
+) -> Iterator[bytes]:
+    with open(data.path, encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            for secret in table.secrets:
+                value = _resolve(row.get(secret.column), history)
+                row[secret.column] = marker if value is _OMITTED else value
+            yield dumps(row).encode() + b"\n"
+
+
+def _stage(
+    cur: Any, table: Table, data: TableData, history: History, marker: str | None
+) -> sql.Identifier:
     stage = sql.Identifier(f"mwaa_local_stage_{data.name}")
     cur.execute(
         sql.SQL(
             "create temp table {} (n bigint generated always as identity, doc json) on commit drop"
         ).format(stage)
     )
-    with open(data.path, "rb") as rows:
-        cur.copy_expert(
-            sql.SQL("copy {} (doc) from stdin {}").format(stage, sql.SQL(reader.RAW_LINES)), rows
-        )
+    copy = sql.SQL("copy {} (doc) from stdin {}").format(stage, sql.SQL(reader.RAW_LINES))
+    if table.secrets:
+        lines = _Lines(_resolved_lines(table, data, history, marker))
+        cur.copy_expert(copy, io.BufferedReader(lines))
+    else:
+        with open(data.path, "rb") as rows:
+            cur.copy_expert(copy, rows)
     return stage
 
 
-def _merge(cur: Any, table: Table, data: TableData) -> TableReport:
-    stage = _stage(cur, data)
+def _merge(
+    cur: Any, table: Table, data: TableData, history: History, marker: str | None
+) -> TableReport:
+    stage = _stage(cur, table, data, history, marker)
     name = sql.Identifier(table.name)
     cols = [sql.Identifier(c) for c in data.columns]
     listed = sql.SQL(", ").join(cols)

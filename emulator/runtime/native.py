@@ -437,8 +437,8 @@ class NativeRuntime:
         """Every Airflow and emulator process, not the servers."""
         if not self.supervisor.running():
             return
-        infra = set(self._infra_names())
-        names = [p.name for p in self.supervisor.processes() if p.alive and p.group not in infra]
+        ours = {*self._service_names(), WORKER}
+        names = [p.name for p in self.supervisor.processes() if p.alive and p.group in ours]
         if names:
             progress(f"stopping {len(names)} processes: {', '.join(sorted(names))}")
             self.supervisor.stop_now(names, STOP_TIMEOUT_S)
