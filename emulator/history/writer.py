@@ -189,14 +189,18 @@ def _merge(
         return TableReport(added=cur.rowcount, kept=data.rows - cur.rowcount)
     if table.merge == "upsert":
         return _upsert(cur, table, data, name, cols, r_cols, from_r)
-    # counted: rows with nothing but a serial id to tell them apart
+    # counted: rows with nothing but a serial id to tell them apart. A row is told by all it
+    # holds but its secrets, so that an archive without them matches the rows made with them.
+    secret = {s.column for s in table.secrets}
+    told = [sql.Identifier(c) for c in data.columns if c not in secret]
     row_of = sql.SQL("md5(row({})::text)")
+    r_told = sql.SQL(", ").join(sql.SQL("r.{}").format(c) for c in told)
     cur.execute(
         sql.SQL(
             "create temp table mwaa_local_have on commit drop as "
             "select {h} as h, count(*) as n from {table} t group by 1"
         ).format(
-            h=row_of.format(sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in cols)),
+            h=row_of.format(sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in told)),
             table=name,
         )
     )
@@ -212,7 +216,7 @@ def _merge(
             listed=listed,
             x_cols=sql.SQL(", ").join(sql.SQL("x.{}").format(c) for c in cols),
             r_cols=r_cols,
-            h=row_of.format(r_cols),
+            h=row_of.format(r_told),
             from_r=from_r,
         )
     )
