@@ -73,11 +73,23 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 def _cmd_clean(args: argparse.Namespace) -> int:
     from emulator.runtime import select
+    from emulator.snapshots import store
 
     select.current().clean(_progress)
     state = settings().state_root
-    shutil.rmtree(state, ignore_errors=True)
-    _progress(f"removed {state}")
+    kept = store.root(state)
+    for entry in state.iterdir() if state.is_dir() else ():
+        if entry != kept:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    saved = len(store.records(state))
+    if saved:
+        _progress(
+            f"removed {state}, except its {saved} snapshot{'s' if saved != 1 else ''} in "
+            f"{kept} (`mwaa-local snapshot list`; `snapshot delete NAME` removes one)"
+        )
+    else:
+        shutil.rmtree(state, ignore_errors=True)
+        _progress(f"removed {state}")
     return 0
 
 
@@ -289,6 +301,176 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_secret_file(path: str, what: str) -> bytes:
+    """A passphrase or key from a file (`-`: the first line of standard input)."""
+    if path == "-":
+        data = sys.stdin.buffer.readline()
+    else:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read the {what} from {path}: {exc.strerror}") from None
+    value = data.rstrip(b"\r\n")
+    if not value:
+        raise UsageError(f"{path} holds no {what}")
+    return value
+
+
+def _passphrase(args: argparse.Namespace, needed: bool) -> bytes | None:
+    if args.passphrase_file and args.no_secrets:
+        raise UsageError("give --passphrase-file or --no-secrets, not both")
+    if args.passphrase_file:
+        return _read_secret_file(args.passphrase_file, "passphrase")
+    if needed and not args.no_secrets:
+        raise UsageError(
+            "connection passwords and extras and variable values are sealed under a passphrase: "
+            "give one with --passphrase-file FILE, or leave them out with --no-secrets"
+        )
+    return None
+
+
+def _source_keys(args: argparse.Namespace) -> str | None:
+    if not args.fernet_key_file:
+        return None
+    return _read_secret_file(args.fernet_key_file, "Fernet key").decode()
+
+
+def _history_environment():  # -> emulator.history.transfer.Environment
+    from emulator.history.transfer import Environment
+    from emulator.runtime import select
+
+    runtime = select.current()
+    spec = _environment()
+    try:
+        secrets = runtime.environment_secrets()
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    return Environment(
+        spec.name,
+        spec["AirflowVersion"],
+        runtime.metadata_db_url(),
+        secrets.fernet_key,
+        runtime.postgres_tool,
+    )
+
+
+def _is_database_url(source: str) -> bool:
+    return source.split("://", 1)[0] in ("postgresql", "postgres", "postgresql+psycopg2")
+
+
+def _cmd_db_export(args: argparse.Namespace) -> int:
+    from emulator.history import transfer
+
+    path = Path(args.file)
+    passphrase = _passphrase(args, needed=True)
+    started = time.monotonic()
+    say = lambda line: _progress(f"  {line}")  # noqa: E731
+    if args.source:
+        if not _is_database_url(args.source):
+            raise UsageError("--from takes a postgresql://USER:PASSWORD@HOST:PORT/DB address")
+        _progress(f"exporting the Airflow database at {transfer.redacted(args.source)}")
+        record = transfer.export_database(args.source, _source_keys(args), path, passphrase, say)
+    else:
+        env = _history_environment()
+        _progress(f"exporting the history of environment {env.name}")
+        record = transfer.export_environment(env, path, passphrase, say)
+    counts = {name: entry["rows"] for name, entry in record["tables"].items()}
+    sealed = record["secrets"]
+    secrets = (
+        f"{sealed['values']} secrets sealed under the passphrase"
+        if sealed["state"] == "sealed"
+        else "secrets left out"
+    )
+    _progress(
+        f"wrote {path} ({path.stat().st_size} bytes, {time.monotonic() - started:.1f} s): "
+        f"{transfer.summary(counts)}; {secrets}"
+    )
+    return 0
+
+
+def _cmd_db_import(args: argparse.Namespace) -> int:
+    from emulator.history import transfer
+
+    if bool(args.file) == bool(args.source):
+        raise UsageError("give an archive (db import FILE) or --from SOURCE, one of them")
+    env = _history_environment()
+    started = time.monotonic()
+    say = lambda line: _progress(f"  {line}")  # noqa: E731
+    if args.file:
+        passphrase = _passphrase(args, needed=False)
+        _progress(f"importing {args.file} into environment {env.name}")
+        reports = transfer.import_archive(env, Path(args.file), passphrase, args.no_secrets, say)
+    elif _is_database_url(args.source):
+        _progress(f"importing the Airflow database at {transfer.redacted(args.source)}")
+        reports = transfer.import_database(
+            env, args.source, _source_keys(args), args.no_secrets, say
+        )
+    else:
+        dump = Path(args.source)
+        if not dump.is_file():
+            raise UsageError(
+                f"{dump}: no such file (--from takes a postgresql:// address or a pg_dump file)"
+            )
+        _progress(f"importing the pg_dump file {dump}")
+        reports = transfer.import_dump(env, dump, _source_keys(args), args.no_secrets, say)
+    added = sum(r.added for r in reports.values())
+    updated = sum(r.updated for r in reports.values())
+    _progress(
+        f"imported in {time.monotonic() - started:.1f} s: {added} rows added, {updated} updated"
+        + ("" if added or updated else " (all of it was here already)")
+    )
+    return 0
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from emulator.runtime import select
+    from emulator.snapshots import flow, store
+
+    config = settings()
+    if args.action == "list":
+        records = store.records(config.state_root)
+        if not records:
+            print("no snapshots yet (`mwaa-local snapshot save NAME`)")
+            return 0
+        header = ("NAME", "SAVED (UTC)", "RUNTIME", "DAG RUNS", "TASKS", "SIZE")
+        print("{:<24} {:<21} {:<8} {:>8} {:>8} {:>11}".format(*header))
+        for r in records:
+            size = store.size(store.folder(config.state_root, r["name"]))
+            counts = r.get("counts", {})
+            print(
+                f"{r['name']:<24} {r['created_at']:<21} {r['runtime']:<8} "
+                f"{counts.get('dag_run', '?'):>8} {counts.get('task_instance', '?'):>8} "
+                f"{size / 2**20:>8.1f} MB"
+            )
+        return 0
+    if not args.name:
+        raise UsageError(f"snapshot {args.action} needs a NAME")
+    say = lambda line: _progress(f"  {line}")  # noqa: E731
+    if args.action == "delete":
+        store.delete(config.state_root, args.name)
+        _progress(f"deleted snapshot {args.name}")
+        return 0
+    runtime = select.current()
+    if args.action == "save":
+        _progress(f"saving snapshot {args.name}")
+        record = flow.save(runtime, config, args.name, say)
+        counts = record["counts"]
+        _progress(
+            f"snapshot {args.name} saved ({record['bytes'] / 2**20:.1f} MB): "
+            f"{counts['dag_run']} DAG runs, {counts['task_instance']} task instances, "
+            f"{counts['variable']} variables, {record['bucket']['versions']} object versions"
+        )
+        return 0
+    _progress(f"restoring snapshot {args.name}")
+    result = flow.restore(runtime, config, args.name, say)
+    name = _environment().name
+    _progress(
+        f"environment {name} is AVAILABLE as it was at {result['created_at']} "
+        f"({result['seconds']:.1f} s)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mwaa-local", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -376,6 +558,67 @@ def build_parser() -> argparse.ArgumentParser:
         help="the file to test, relative to the project folder (default: %(default)s)",
     )
     test_requirements.set_defaults(func=_cmd_test_requirements)
+
+    db = sub.add_parser("db", help="move the environment's history: export and import")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+
+    def secret_options(command: argparse.ArgumentParser, verb: str) -> None:
+        command.add_argument(
+            "--passphrase-file",
+            metavar="FILE",
+            help=f"the passphrase secrets are sealed under in the archive ({verb}); `-` reads "
+            "it from standard input",
+        )
+        command.add_argument(
+            "--no-secrets",
+            action="store_true",
+            help="without connection passwords and extras and variable values",
+        )
+        command.add_argument(
+            "--fernet-key-file",
+            metavar="FILE",
+            help="with --from: the source Airflow's [core] fernet_key, to decrypt its secrets",
+        )
+
+    export = db_sub.add_parser(
+        "export",
+        help="write the history (runs, task instances, XComs, variables, connections, pools, "
+        "event log, ...) into one archive",
+    )
+    export.add_argument("file", metavar="FILE")
+    export.add_argument(
+        "--from",
+        dest="source",
+        metavar="URL",
+        help="export a stock Airflow 1.10.x database instead (postgresql://...)",
+    )
+    secret_options(export, "required unless --no-secrets")
+    export.set_defaults(func=_cmd_db_export)
+
+    import_ = db_sub.add_parser(
+        "import",
+        help="add an archive's history (or a stock Airflow 1.10.x database's) to this "
+        "environment, in one transaction",
+    )
+    import_.add_argument("file", metavar="FILE", nargs="?", help="an archive of `db export`")
+    import_.add_argument(
+        "--from",
+        dest="source",
+        metavar="SOURCE",
+        help="a stock Airflow 1.10.x metadata database: postgresql://USER:PASSWORD@HOST:PORT/DB "
+        "(only read), or a pg_dump file of one (custom format, or plain SQL)",
+    )
+    secret_options(import_, "the one it was exported with")
+    import_.set_defaults(func=_cmd_db_import)
+
+    snapshot = sub.add_parser(
+        "snapshot",
+        help="save the whole environment (database, bucket with its versions, definition, "
+        "state) and return to it later",
+    )
+    snapshot.add_argument("action", choices=("save", "restore", "list", "delete"))
+    snapshot.add_argument("name", nargs="?", metavar="NAME")
+    snapshot.set_defaults(func=_cmd_snapshot)
     return parser
 
 

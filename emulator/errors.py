@@ -41,3 +41,12 @@ class StagingError(MwaaLocalError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
+
+
+class HistoryError(MwaaLocalError):
+    """An export, import or snapshot cannot go on; nothing was changed (an import is one
+    transaction, a restore checks everything it needs first)."""
+
+
+class SnapshotError(MwaaLocalError):
+    """A snapshot cannot be saved or restored as asked; the message says what to do."""

@@ -33,7 +33,7 @@ FIELDS = (
 )
 
 
-def _folder_name(version: str) -> str:
+def folder_name(version: str) -> str:
     # Version ids are S3's; a folder name must not be able to leave the state folder.
     if re.fullmatch(r"[A-Za-z0-9._-]{1,200}", version) and version not in (".", ".."):
         return version
@@ -41,11 +41,11 @@ def _folder_name(version: str) -> str:
 
 
 def plugins_dir(state_dir: Path, version: str) -> Path:
-    return state_dir / "plugins" / _folder_name(version)
+    return state_dir / "plugins" / folder_name(version)
 
 
 def requirements_dir(state_dir: Path, version: str) -> Path:
-    return state_dir / "requirements" / _folder_name(version)
+    return state_dir / "requirements" / folder_name(version)
 
 
 def requirements_log(state_dir: Path) -> Path:
@@ -129,7 +129,7 @@ def stage_requirements(
     if target.is_dir():
         return target
     data = _read(s3, bucket, key, version, 10 * 1024 * 1024)
-    source = target.parent / f"{_folder_name(version)}.txt"
+    source = target.parent / f"{folder_name(version)}.txt"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(data)
     log = requirements_log(state_dir)

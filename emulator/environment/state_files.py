@@ -11,6 +11,8 @@ from typing import Any
 
 WATCHER = "watcher.json"  # the bucket watcher's last round
 AUTOSCALER = "autoscaler.json"  # the autoscaler's last decision
+# environment.json as `init` last registered it: the stored definition wins until it changes.
+REGISTERED = "registered-environment.json"
 
 
 def read(state_dir: Path, name: str) -> dict[str, Any] | None:

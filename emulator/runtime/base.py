@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from emulator.config import Settings
+from emulator.environment.secrets import Secrets
+from emulator.errors import HistoryError
 
 Progress = Callable[[str], None]
 
 # How long `up` waits for every component to be healthy before giving up.
 UP_TIMEOUT_S = 600
+# The environment's own folders a snapshot keeps, besides its database and bucket: its state
+# (secrets, staged plugins and requirements, records), the DAGs folder the watcher mirrors the
+# bucket into, and Airflow's task logs, which the UI shows with each try.
+FILE_PARTS = ("state", "dags", "logs")
 
 
 @dataclass
@@ -80,3 +87,49 @@ class Runtime(Protocol):
 
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an Airflow CLI command against the environment (as `airflow ARGS`)."""
+
+    # -- what `db` and `snapshot` reach (emulator/history, emulator/snapshots) ---------------
+    def metadata_db_url(self) -> str:
+        """The metadata database's libpq URL, reachable from this machine."""
+
+    def environment_secrets(self) -> Secrets:
+        """The environment's Fernet key and web secret."""
+
+    def postgres_tool(
+        self, argv: list[str], stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
+    ) -> None:
+        """Run pg_dump, pg_restore or psql (argv[0]) against the environment's PostgreSQL
+        server as its owner; raise HistoryError when it fails."""
+
+    def start_infrastructure(self, progress: Progress) -> None:
+        """PostgreSQL, Redis and S3 up and healthy; nothing else started."""
+
+    def stop_services(self, progress: Progress) -> None:
+        """Stop every Airflow and emulator service, leaving the servers running."""
+
+    def save_files(self, part: str, out: IO[bytes]) -> None:
+        """Write one of FILE_PARTS as a tar stream."""
+
+    def restore_files(self, part: str, tar: Path) -> None:
+        """Make one of FILE_PARTS exactly the content of a tar that save_files wrote."""
+
+
+def run_client(
+    argv: list[str],
+    env: Mapping[str, str] | None,
+    stdin: IO[bytes] | None,
+    stdout: IO[bytes] | None,
+) -> None:
+    """Run a PostgreSQL client program; HistoryError with its own words when it fails."""
+    result = subprocess.run(
+        argv,
+        env=dict(env) if env is not None else None,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        stdout=stdout if stdout is not None else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    if result.returncode != 0:
+        said = result.stderr.decode(errors="replace").strip().splitlines()[-10:]
+        names = [Path(a).name for a in argv]
+        program = next((n for n in names if n.startswith(("pg_", "psql"))), names[0])
+        raise HistoryError(f"{program} failed: " + "\n".join(said))

@@ -4,24 +4,30 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import queue
 import re
 import shutil
 import subprocess
+import tarfile
+import tempfile
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from emulator import waiting
 from emulator.artifacts.staging import requirements_log
 from emulator.config import Settings, settings
+from emulator.environment import database
 from emulator.environment import spec as spec_module
-from emulator.errors import UpError
+from emulator.environment.secrets import STATE_FILE, Secrets
+from emulator.errors import HistoryError, UpError
 from emulator.runtime import images, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
@@ -29,6 +35,7 @@ from emulator.runtime.base import (
     EnvironmentStatus,
     Progress,
     overall_status,
+    run_client,
 )
 from emulator.runtime.docker_engine import docker_engine_answers
 
@@ -59,6 +66,11 @@ _COMPOSE_STEP = re.compile(
 _LABEL_PROJECT = "com.docker.compose.project"
 _LABEL_SERVICE = "com.docker.compose.service"
 _LABEL_NUMBER = "com.docker.compose.container-number"
+_LABEL_VOLUME = "com.docker.compose.volume"
+# The volumes behind base.FILE_PARTS.
+VOLUMES = {"state": "mwaa-state", "dags": "dags", "logs": "airflow-logs"}
+# Run as root in a throwaway container: GNU tar as root keeps the owners the tar records.
+RESTORE_SCRIPT = "find /data -mindepth 1 -delete && tar -x -p -f /tmp/snapshot.tar -C /data"
 
 
 def compose_command(config: Settings) -> tuple[str, ...]:
@@ -269,15 +281,7 @@ class DockerRuntime:
                 "it?); start it, or run `mwaa-local up --runtime native`"
             )
         compose = compose_command(self.config)
-        offline = images.offline_requested()
-        if offline:
-            progress("MWAA_LOCAL_OFFLINE=1: using the offline stand-in images")
-        chosen = images.infrastructure_images(progress, offline=offline, allow_pull=not offline)
-        chosen["MWAA_LOCAL_AIRFLOW_IMAGE"] = images.ensure_airflow_image(
-            progress, allow_pull=not offline
-        )
-        self._remember_images(chosen)
-
+        self._prepare_images(progress)
         progress(
             f"starting compose project {project_name(self.config)} with `{' '.join(compose)}` "
             f"({workers} worker{'s' if workers != 1 else ''})"
@@ -301,6 +305,16 @@ class DockerRuntime:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+    def _prepare_images(self, progress: Progress) -> None:
+        offline = images.offline_requested()
+        if offline:
+            progress("MWAA_LOCAL_OFFLINE=1: using the offline stand-in images")
+        chosen = images.infrastructure_images(progress, offline=offline, allow_pull=not offline)
+        chosen["MWAA_LOCAL_AIRFLOW_IMAGE"] = images.ensure_airflow_image(
+            progress, allow_pull=not offline
+        )
+        self._remember_images(chosen)
 
     def _wait_available(self, process: subprocess.Popen, workers: int, progress: Progress) -> None:
         """Follow `compose up` and the containers until everything is healthy."""
@@ -495,6 +509,142 @@ class DockerRuntime:
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess:
         argv = self._compose_argv("exec", "-T", "scheduler", "mwaa-local", "run", "airflow", *args)
         return subprocess.run(argv, env=self._env(), capture_output=capture, text=True)
+
+    # --- what history and snapshots reach -------------------------------------------------
+
+    def _service_def(self, name: str) -> topology.ServiceDef:
+        return next(s for s in topology.load(self.config.compose_file) if s.name == name)
+
+    def metadata_db_url(self) -> str:
+        """The services' database address, through the port published on 127.0.0.1."""
+        inside = urlsplit(
+            database.libpq_url(self._service_def("api").environment["MWAA_LOCAL_DB_URL"])
+        )
+        netloc = f"{inside.username}:{inside.password}@127.0.0.1:{self.config.ports.postgres}"
+        return urlunsplit(inside._replace(netloc=netloc))
+
+    def postgres_tool(
+        self, argv: list[str], stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
+    ) -> None:
+        """The postgres container's own client programs: always its server's version."""
+        user = self._service_def("postgres").environment["POSTGRES_USER"]
+        exec_argv = ["exec", "-T", "postgres", argv[0], f"--username={user}", *argv[1:]]
+        run_client(self._compose_argv(*exec_argv), self._env(), stdin, stdout)
+
+    def start_infrastructure(self, progress: Progress) -> None:
+        if not docker_engine_answers():
+            raise UpError("no Docker engine answers (is the Docker daemon running?)")
+        if not self._remembered_images():
+            self._prepare_images(progress)
+        infra = [s.name for s in topology.load(self.config.compose_file) if s.kind == "infra"]
+        self._compose(["up", "--detach", "--no-build", *infra], progress, "compose up")
+
+        def healthy() -> bool:
+            up = {c.service for c in self._containers() if c.healthy and c.service in infra}
+            return up == set(infra)
+
+        try:
+            waiting.until(healthy, 120, ", ".join(infra), interval=1)
+        except waiting.WaitTimeout as exc:
+            raise UpError(f"{exc}; `mwaa-local status` shows each of them") from None
+
+    def stop_services(self, progress: Progress) -> None:
+        services = [s.name for s in topology.load(self.config.compose_file) if s.kind == "service"]
+        self._compose(["stop", "--timeout", "25", *services], progress, "compose stop")
+
+    def _volume(self, part: str) -> str | None:
+        client = self._client()
+        try:
+            found = client.volumes.list(
+                filters={
+                    "label": [
+                        f"{_LABEL_PROJECT}={project_name(self.config)}",
+                        f"{_LABEL_VOLUME}={VOLUMES[part]}",
+                    ]
+                }
+            )
+        finally:
+            client.close()
+        return found[0].name if found else None
+
+    def _helper_image(self) -> str:
+        image = (
+            self._remembered_images().get("MWAA_LOCAL_AIRFLOW_IMAGE") or self.config.airflow_image
+        )
+        if not image:
+            raise HistoryError("no Airflow image is known yet: run `mwaa-local up` once")
+        return image
+
+    def environment_secrets(self) -> Secrets:
+        buffer = io.BytesIO()
+        self.save_files("state", buffer, only=f"./{STATE_FILE}")
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer) as tar:
+            member = next((m for m in tar if m.name.lstrip("./") == STATE_FILE), None)
+            body = tar.extractfile(member) if member is not None else None
+            if body is None:
+                raise HistoryError(
+                    "the environment's secrets are not in its state volume: it was never "
+                    "initialised (run `mwaa-local up`)"
+                )
+            return Secrets(**json.loads(body.read()))
+
+    def save_files(self, part: str, out: IO[bytes], only: str = ".") -> None:
+        """The volume's content, read through a container that never starts."""
+        volume = self._volume(part)
+        if volume is None:
+            with tarfile.open(fileobj=out, mode="w|"):
+                return  # no volume yet: nothing in it
+        client = self._client()
+        container = client.containers.create(
+            self._helper_image(),
+            entrypoint=["true"],
+            user="0",
+            network_disabled=True,
+            volumes={volume: {"bind": "/data", "mode": "ro"}},
+            labels={"mwaa-local.kind": "helper"},
+        )
+        try:
+            path = "/data/." if only == "." else f"/data/{only.removeprefix('./')}"
+            stream, _stat = container.get_archive(path)
+            for chunk in stream:
+                out.write(chunk)
+        finally:
+            container.remove(force=True)
+            client.close()
+
+    def restore_files(self, part: str, tar: Path) -> None:
+        """Empty the volume, then unpack the tar into it as root, owners and modes kept."""
+        client = self._client()
+        volume = self._volume(part)
+        if volume is None:
+            volume = client.volumes.create(
+                f"{project_name(self.config)}_{VOLUMES[part]}",
+                labels={_LABEL_PROJECT: project_name(self.config), _LABEL_VOLUME: VOLUMES[part]},
+            ).name
+        container = client.containers.create(
+            self._helper_image(),
+            entrypoint=["sh", "-c", RESTORE_SCRIPT],
+            user="0",
+            network_disabled=True,
+            volumes={volume: {"bind": "/data", "mode": "rw"}},
+            labels={"mwaa-local.kind": "helper"},
+        )
+        try:
+            with tempfile.TemporaryFile() as carrier:
+                # put_archive unpacks what it gets: the snapshot's tar travels inside another.
+                with tarfile.open(fileobj=carrier, mode="w") as outer:
+                    outer.add(tar, arcname="snapshot.tar")
+                carrier.seek(0)
+                container.put_archive("/tmp", carrier)
+            container.start()
+            result = container.wait(timeout=600)
+            if result.get("StatusCode") != 0:
+                said = container.logs().decode(errors="replace").strip()
+                raise HistoryError(f"restoring the {VOLUMES[part]} volume failed: {said}")
+        finally:
+            container.remove(force=True)
+            client.close()
 
 
 def _health(name: str, container: _Container | None) -> ComponentHealth:

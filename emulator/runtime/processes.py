@@ -268,22 +268,7 @@ class Supervisor:
         for proc in self.processes():
             groups.setdefault(priorities.get(proc.group, 0), []).append(proc.rpc_name)
         for priority in sorted(groups, reverse=True):
-            names = set(groups[priority])
-            with self.rpc() as api:
-                for name in names:
-                    with contextlib.suppress(xmlrpc.client.Fault):
-                        api.stopProcess(name, False)
-
-            def stopped(names: set[str] = names) -> bool:
-                return not any(p.alive for p in self.processes() if p.rpc_name in names)
-
-            try:
-                waiting.until(stopped, timeout, "processes to stop", interval=0.2)
-            except waiting.WaitTimeout:
-                for proc in self.processes():
-                    if proc.rpc_name in names and proc.alive and proc.pid:
-                        LOG.warning("%s did not stop in %.0f s: killing it", proc.name, timeout)
-                        _kill_group(proc.pid)
+            self._stop_group(set(groups[priority]), timeout)
         pid = self._daemon_pid()
         with contextlib.suppress(OSError, xmlrpc.client.Error), self.rpc() as api:
             api.shutdown()
@@ -291,6 +276,31 @@ class Supervisor:
             with contextlib.suppress(waiting.WaitTimeout):
                 waiting.until(lambda: not _alive(pid), 30, "supervisord to exit", interval=0.1)
         self.socket.unlink(missing_ok=True)
+
+    def _stop_group(self, names: set[str], timeout: float) -> None:
+        """Stop the processes (RPC names) at once; kill what outlives `timeout` seconds."""
+        with self.rpc() as api:
+            for name in names:
+                with contextlib.suppress(xmlrpc.client.Fault):
+                    api.stopProcess(name, False)
+
+        def stopped() -> bool:
+            return not any(p.alive for p in self.processes() if p.rpc_name in names)
+
+        try:
+            waiting.until(stopped, timeout, "processes to stop", interval=0.2)
+        except waiting.WaitTimeout:
+            for proc in self.processes():
+                if proc.rpc_name in names and proc.alive and proc.pid:
+                    LOG.warning("%s did not stop in %.0f s: killing it", proc.name, timeout)
+                    _kill_group(proc.pid)
+
+    def stop_now(self, names: list[str], timeout: float) -> None:
+        """Stop these processes together (`worker-3` for one of a group), whatever their
+        programs' own grace; kill what outlives `timeout` seconds. supervisord leaves them
+        stopped until they are started again."""
+        wanted = set(names)
+        self._stop_group({p.rpc_name for p in self.processes() if p.name in wanted}, timeout)
 
     def _daemon_pid(self) -> int | None:
         try:

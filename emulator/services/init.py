@@ -16,7 +16,7 @@ from emulator.artifacts import pinning, staging
 from emulator.artifacts.plugins_zip import deterministic_zip
 from emulator.config import settings
 from emulator.context import ServiceContext
-from emulator.environment import database
+from emulator.environment import database, state_files
 from emulator.environment import secrets as secrets_module
 from emulator.environment import spec as spec_module
 from emulator.environment.store import Store
@@ -98,7 +98,7 @@ def register_environment(ctx: ServiceContext) -> None:
     """
     store = Store(ctx.infra.db_url)
     store.ensure_schema()
-    marker = ctx.state_dir / "registered-environment.json"
+    marker = ctx.state_dir / state_files.REGISTERED
     if store.create(ctx.spec.name, ctx.spec.data, "CREATING"):
         LOG.info("environment %s registered", ctx.spec.name)
     elif not marker.exists() or json.loads(marker.read_text()) != ctx.spec.data:

@@ -599,6 +599,61 @@ def test_autoscaler_adds_and_removes_worker_containers(tier: Tier) -> None:
     assert wait_for_update(mwaa, "mwaa-local")["Status"] == "AVAILABLE"
 
 
+def test_history_export_and_a_snapshot_restore_in_containers(tier: Tier, tmp_path) -> None:
+    """`db export` reads the postgres container's database with the Fernet key of the state
+    volume; a snapshot keeps the database, the bucket's versions and the volumes, and brings
+    back a variable and a DAG deleted after it, then the environment is AVAILABLE."""
+    from tests.conftest import s3_client
+    from tests.integration.test_bucket import PLAIN_DAG
+    from tests.integration.test_history import manifest, query
+
+    env, s3 = tier.env, s3_client(PORTS)
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("a docker passphrase\n")
+    env.ok("cli", "variables", "-s", "docker_snapshot_var", "kept-by-the-snapshot")
+    key = "dags/snapshot/snapshot_probe.py"
+    s3.put_object(
+        Bucket="airflow-mwaa-local", Key=key, Body=PLAIN_DAG.format(dag_id="snapshot_probe")
+    )
+    mwaa = _mwaa_client()
+    wait_until(lambda: "snapshot_probe" in _list_dags(mwaa), 60, "the probe DAG", interval=1)
+
+    archive = tmp_path / "docker.tar.gz"
+    env.ok("db", "export", str(archive), "--passphrase-file", str(passphrase))
+    record = manifest(archive)
+    (runs,) = query(PORTS, "select count(*) from dag_run")[0]
+    assert record["tables"]["dag_run"]["rows"] == runs >= 1
+    assert record["secrets"]["state"] == "sealed"
+
+    try:
+        saved = env.ok("snapshot", "save", "docker-point", timeout=600)
+        assert "snapshot docker-point saved" in saved, saved
+        env.ok("cli", "variables", "-x", "docker_snapshot_var")
+        s3.delete_object(Bucket="airflow-mwaa-local", Key=key)
+        wait_until(
+            lambda: "snapshot_probe" not in _list_dags(mwaa), 60, "the probe gone", interval=1
+        )
+
+        restored = env.run("snapshot", "restore", "docker-point", timeout=UP_TIMEOUT_S + 600)
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert env.status()["Status"] == "AVAILABLE"
+        value = env.ok("cli", "variables", "-g", "docker_snapshot_var").strip().splitlines()[-1]
+        assert value == "kept-by-the-snapshot"
+        assert "snapshot_probe" in _list_dags(mwaa)
+        for execution in tier.runs:  # the history from before the snapshot is all there
+            assert _answer(_airflow(tier, "dag_state", DAG, execution)) == "success"
+    finally:
+        env.run("snapshot", "delete", "docker-point")
+        env.run("cli", "variables", "-x", "docker_snapshot_var")
+        s3.delete_object(Bucket="airflow-mwaa-local", Key=key)
+
+
+def _mwaa_client():
+    from tests.conftest import mwaa_client
+
+    return mwaa_client(PORTS)
+
+
 def test_down_keeps_the_state_and_up_brings_it_back(tier: Tier) -> None:
     execution, _run_id = _run_to_success(tier, DAG)  # its own run to find again
     tier.runs.append(execution)
