@@ -56,8 +56,9 @@ def path_options(parser: argparse.ArgumentParser) -> dict[str, dict[str, str]]:
 
 
 def resolve(value: str, cwd: str) -> str:
-    """The file a command would open for `value`, with every symbolic link followed."""
-    return os.path.realpath(os.path.join(cwd, os.path.expanduser(value)))
+    """The file a command opens for `value` (as given: Airflow expands no `~` in these), with
+    every symbolic link followed."""
+    return os.path.realpath(os.path.join(cwd, value))
 
 
 def within(path: str, folder: str) -> bool:
@@ -69,7 +70,9 @@ def subdir_refusal(command: str, value: str | None, folders: Folders) -> str | N
     """`-sd` as Airflow's `process_subdir` reads it must be the DAGs folder or below it."""
     if not value:  # Airflow uses the DAGs folder then
         return None
-    resolved = resolve(value.replace(DAGS_FOLDER_WORD, folders.dags), folders.exchange)
+    resolved = resolve(
+        os.path.expanduser(value.replace(DAGS_FOLDER_WORD, folders.dags)), folders.exchange
+    )
     if within(resolved, folders.dags):
         return None
     return (

@@ -35,9 +35,10 @@ LOG = logging.getLogger(__name__)
 # CLI commands hold a thread while they wait for the runner (two run at once): enough threads
 # that the control plane still answers while a burst of them waits.
 THREADS = 32
-# Request line and headers, and a backstop above every body limit of body_limits.py.
+# Request line and headers; and a backstop far above every body limit of body_limits.py
+# (which answer in MWAA's error shape), past which cheroot refuses a body by itself.
 MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 4 * max(body_limits.LIMITS.values())
+MAX_BODY_BYTES = 1024**3
 CONNECTION_TIMEOUT_S = 30
 
 
