@@ -78,6 +78,7 @@ def make_server(listen: str, app: Any, tls: tuple[str, str] | None = None) -> ws
         server_name="mwaa-local",
         request_queue_size=128,
         timeout=CONNECTION_TIMEOUT_S,
+        shutdown_timeout=2,  # `mwaa-local down` has 30 s for everything
     )
     server.gateway = _Gateway
     server.max_request_header_size = MAX_HEADER_BYTES

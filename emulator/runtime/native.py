@@ -40,6 +40,8 @@ from emulator.runtime.processes import FATAL, ProcessInfo, Program, Supervisor
 LOG = logging.getLogger(__name__)
 # Program priorities: supervisord starts the lower first and stops it last.
 INFRA_PRIORITY, SERVICE_PRIORITY = 10, 100
+# `down` stops the services first, then the servers together.
+SERVICES_TIER = 1
 WORKER = "worker"
 # What the services inherit from the shell that ran `up` (the rest comes from the settings):
 # a shell's other variables must not make supervisord look changed at the next `up`.
@@ -184,6 +186,7 @@ class NativeRuntime:
                         stopwaitsecs=grace,
                         numprocs=MAX_WORKERS_QUOTA,
                         startsecs=10,
+                        stop_tier=SERVICES_TIER,
                     )
                 )
             else:
@@ -198,6 +201,7 @@ class NativeRuntime:
                         # sent to the whole group, would interrupt Airflow's own shutdown.
                         stopasgroup=False,
                         startsecs=10,
+                        stop_tier=SERVICES_TIER,
                     )
                 )
         return programs
@@ -411,6 +415,13 @@ class NativeRuntime:
             progress("supervisord is running")
         else:
             self.layout.process_events.unlink(missing_ok=True)
+            # A supervisord that crashed (or was killed) left its processes running.
+            left = self.supervisor.reap_orphans()
+            if left:
+                progress(f"stopped {len(left)} processes a crashed supervisord left running")
+            # PostgreSQL would refuse a lock left by a crash whose pid is another's by now.
+            if servers.clear_stale_lock(self.layout.data("postgres") / "data"):
+                progress("removed PostgreSQL's lock file left by a crash")
         if self.supervisor.ensure(programs, self.process_env(), self.layout.root, self._listener()):
             progress(
                 "started supervisord: "
@@ -431,7 +442,7 @@ class NativeRuntime:
             return
         alive = [p.name for p in self.supervisor.processes() if p.alive]
         progress(f"stopping {len(alive)} processes: Airflow first, then the servers")
-        self.supervisor.shutdown({p.name: p.priority for p in self.programs()})
+        self.supervisor.shutdown({p.name: p.stop_tier for p in self.programs()})
 
     def clean(self, progress: Progress) -> None:
         self.down(progress)
