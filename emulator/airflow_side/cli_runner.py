@@ -64,6 +64,7 @@ class CliResult:
     stderr: bytes
     timed_out: bool = False
     refused: str | None = None  # why the command was not run at all
+    unavailable: str | None = None  # what it needs is down (the broker): not run, try later
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,9 @@ class WarmRunner:
             if "refused" in started:
                 reason = str(started["refused"])
                 return CliResult(1, b"", f"{reason}\n".encode(), refused=reason)
+            if "unavailable" in started:
+                reason = str(started["unavailable"])
+                return CliResult(1, b"", f"{reason}\n".encode(), unavailable=reason)
             if "started" not in started:
                 raise _NotStarted()
             group = int(started["started"])  # the command leads its own process group

@@ -110,16 +110,33 @@ class Checker:
         # An argument file (`@FILE`) would be read by the parser itself, before any check.
         self.prefix = parser.fromfile_prefix_chars
 
+    def _parse(self, argv: list[str]) -> argparse.Namespace | None:
+        """The arguments as Airflow will read them; None when Airflow will refuse them too,
+        before doing anything."""
+        silenced = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(silenced), contextlib.redirect_stderr(silenced):
+                return self.parser.parse_args(argv)
+        except SystemExit:
+            return None
+
+    def needs_broker(self, argv: list[str]) -> bool:
+        """Whether the command hands tasks to the Celery executor, through the broker:
+        `run` without --local or --raw, `backfill` without --local."""
+        namespace = self._parse(argv)
+        if namespace is None:
+            return False
+        command = getattr(namespace, "subcommand", None)
+        if command == "run":
+            return not (namespace.local or namespace.raw)
+        return command == "backfill" and not namespace.local
+
     def refusal(self, argv: list[str]) -> str | None:
         """Why the command may not run, or None when it names no path outside."""
         if self.prefix and any(a[:1] in self.prefix for a in argv):
             return f"Arguments starting with {self.prefix!r} (argument files) are not accepted."
-        silenced = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(silenced), contextlib.redirect_stderr(silenced):
-                namespace = self.parser.parse_args(argv)
-        except SystemExit:
-            # Airflow will refuse these arguments too, before doing anything.
+        namespace = self._parse(argv)
+        if namespace is None:
             return None
         command = getattr(namespace, "subcommand", None) or argv[0]
         for dest, option in self.options.get(command, {}).items():

@@ -17,7 +17,8 @@ one connection per command:
   become the command's stdout and stderr;
 - zygote -> client: ``{"started": PID}`` once forked, then ``{"exit": CODE}`` when the child
   has been reaped (CODE as ``subprocess``: negative for a signal), or ``{"error": TEXT}``,
-  or ``{"refused": TEXT}`` for a command that names a path it may not;
+  or ``{"refused": TEXT}`` for a command that names a path it may not, or
+  ``{"unavailable": TEXT}`` for one that would queue tasks while the broker is down;
 - client closes its sending side (EOF) to stop the command: the zygote sends SIGTERM to the
   command's process group, SIGKILL after ``STOP_GRACE`` seconds or as soon as the command
   itself has exited (to what is left of the group), then answers ``exit``.
@@ -226,6 +227,17 @@ def _load_sibling(name: str) -> types.ModuleType:
     return module
 
 
+def _address(url: str) -> tuple[str, int] | None:
+    """(host, port) of a redis:// or amqp:// broker URL, None for another kind."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    defaults = {"redis": 6379, "rediss": 6379, "amqp": 5672, "pyamqp": 5672}
+    if parts.scheme not in defaults or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or defaults[parts.scheme]
+
+
 class Confined:
     """The folders commands are kept to, and the user they run as (None: the zygote's)."""
 
@@ -246,12 +258,28 @@ class Confined:
         os.chdir(exchange)  # a relative path lands in the exchange folder
         folders = confinement.Folders(exchange=exchange, dags=airflow_settings.DAGS_FOLDER)
         self.checker = confinement.Checker(CLIFactory.get_parser(), folders)
+        self.broker = _address(conf.get("celery", "broker_url"))
 
     def refusal(self, argv: list[str]) -> str | None:
         try:
             return self.checker.refusal(argv)
         except Exception as exc:  # noqa: BLE001 - refuse what cannot be checked
             return f"The command's options could not be checked ({type(exc).__name__}: {exc})."
+
+    def unavailable(self, argv: list[str]) -> str | None:
+        """Why a command that queues tasks through the broker cannot now (it would hand them
+        to nobody), or None."""
+        if self.broker is None or not self.checker.needs_broker(argv):
+            return None
+        try:
+            socket.create_connection(self.broker, timeout=2).close()
+        except OSError as exc:
+            return (
+                f"The task queue (the Celery broker, {self.broker[0]}:{self.broker[1]}) is not "
+                f"answering ({exc.strerror or exc}); it is restarted by itself. Try again "
+                "shortly, or run the task in place with --local."
+            )
+        return None
 
     def drop_privileges(self) -> None:
         """In a command's process: become the commands' user for good."""
@@ -338,12 +366,17 @@ class Zygote:
                 conn.send(json.dumps({"error": f"bad request: {exc}"}).encode())
             conn.close()
             return
-        refusal = self.confined.refusal(argv) if self.confined is not None else None
-        if refusal is not None:
+        answer = None
+        if self.confined is not None:
+            refusal = self.confined.refusal(argv)
+            answer = {"refused": refusal} if refusal else None
+            busy = None if answer else self.confined.unavailable(argv)
+            answer = answer or ({"unavailable": busy} if busy else None)
+        if answer is not None:
             for fd in fds:
                 os.close(fd)
             with contextlib.suppress(OSError):
-                conn.send(json.dumps({"refused": refusal}).encode())
+                conn.send(json.dumps(answer).encode())
             conn.close()
             return
         sys.stdout.flush()

@@ -24,6 +24,7 @@ ERROR_TYPES = {
     401: "AccessDeniedException",
     403: "AccessDeniedException",
     500: "InternalServerException",
+    503: "ServiceUnavailableException",
 }
 
 
@@ -68,5 +69,7 @@ def run_cli() -> Response:
     result = current_app.config["CLI_RUNNER"].run(argv, timeout=COMMAND_TIMEOUT_S)
     if result.refused:
         return _answer(400, result.refused)
+    if result.unavailable:
+        return _answer(503, result.unavailable)
     body = {"stdout": _b64(result.stdout), "stderr": _b64(result.stderr)}
     return Response(json.dumps(body), status=200, mimetype="application/json")

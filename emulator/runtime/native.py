@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator import health, waiting
+from emulator import health, privileges, waiting
 from emulator.artifacts.staging import requirements_log
 from emulator.config import Settings, settings
 from emulator.environment import database, state_files
@@ -411,12 +411,21 @@ class NativeRuntime:
             programs = self.programs()
         except (FileNotFoundError, PermissionError) as exc:
             raise UpError(str(exc)) from exc
+        cli_user = privileges.cli_user()
+        problem = privileges.unreachable_python(cli_user) if cli_user else None
+        if problem:
+            raise UpError(problem)
         if self.supervisor.running():
             progress("supervisord is running")
         else:
-            self.layout.process_events.unlink(missing_ok=True)
             # A supervisord that crashed (or was killed) left its processes running.
-            left = self.supervisor.reap_orphans()
+            known = [
+                (int(e["pid"]), float(e["pid_started"]))
+                for e in self._events().values()
+                if e.get("pid") and e.get("pid_started")
+            ]
+            self.layout.process_events.unlink(missing_ok=True)
+            left = self.supervisor.reap_orphans(known)
             if left:
                 progress(f"stopped {len(left)} processes a crashed supervisord left running")
             # PostgreSQL would refuse a lock left by a crash whose pid is another's by now.

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import xmlrpc.client
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,22 +305,33 @@ class Supervisor:
                 waiting.until(lambda: not _alive(pid), left, "supervisord to exit", interval=0.1)
         self.socket.unlink(missing_ok=True)
 
-    def orphans(self) -> list[psutil.Process]:
-        """Processes a dead supervisord of this state folder left running: supervisord puts
-        its socket's address in every child's environment, and they pass it on."""
+    def orphans(self, known: Sequence[tuple[int, float]] = ()) -> list[psutil.Process]:
+        """Processes a dead supervisord of this state folder left running: those `known`
+        (pid, start time) as its programs, everything below them, and any process whose
+        environment holds the address of its socket (supervisord gives it to every child,
+        which pass it on; servers that rewrite their process title lose it)."""
         marker = f"unix://{self.socket}"
-        found = []
+        found: dict[int, psutil.Process] = {}
+        for pid, started in known:
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - started) < 0.01:
+                    for each in [proc, *proc.children(recursive=True)]:
+                        found[each.pid] = each
+            except psutil.Error:
+                continue
         for proc in psutil.process_iter():
             try:
                 if proc.environ().get("SUPERVISOR_SERVER_URL") == marker:
-                    found.append(proc)
+                    found[proc.pid] = proc
             except (psutil.Error, OSError):
                 continue
-        return found
+        found.pop(os.getpid(), None)
+        return list(found.values())
 
-    def reap_orphans(self, timeout: float = 10) -> list[int]:
+    def reap_orphans(self, known: Sequence[tuple[int, float]], timeout: float = 10) -> list[int]:
         """Stop what a crashed supervisord left running (SIGTERM, SIGKILL after `timeout`)."""
-        found = self.orphans()
+        found = self.orphans(known)
         for proc in found:
             with contextlib.suppress(psutil.Error):
                 proc.terminate()
