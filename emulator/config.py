@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     account_id: str = Field(default="000000000000", pattern=r"^\d{12}$")
     strict_auth: bool = False
     access_file: Path | None = None
+    # Host names the API answers besides the loopback ones (comma-separated; ".x" = *.x).
+    allowed_hosts: str = ""
     scale_in_idle_s: float = Field(default=120.0, ge=0)
     scale_in_grace_s: float = Field(default=120.0, ge=0)
     autoscale_interval_s: float = Field(default=1.0, gt=0)

@@ -18,6 +18,7 @@ from emulator.errors import ConfigError, ServiceError
 
 # Where requirements.txt's packages are installed (MWAA 1.10.12: not the web server).
 REQUIREMENTS_SERVICES = frozenset({"scheduler", "worker", "airflow"})
+EXCHANGE = "exchange"
 # What a runtime must give every service.
 NEEDED = ("state_dir", "db_url", "broker_url", "s3_endpoint", "s3_access_key", "s3_secret_key")
 
@@ -59,6 +60,12 @@ class ServiceContext:
             ),
             timing=config.timing,
         )
+
+    @property
+    def exchange_folder(self) -> Path:
+        """Where the CLI endpoint's commands run, and the only folder their file options may
+        name (`variables -e vars.json` lands there): `~/exchange`, in the Airflow home."""
+        return Path(self.paths.airflow_home) / EXCHANGE
 
     def with_spec(self, spec: EnvironmentSpec) -> ServiceContext:
         return dataclasses.replace(self, spec=spec)

@@ -155,8 +155,9 @@ class Browser:
         return path
 
 
-def start_chromium() -> tuple[Any, str] | None:
-    """A Chromium session with its network and console logs on; None without Chromium."""
+def start_chromium(*extra_flags: str) -> tuple[Any, str] | None:
+    """A Chromium session with its network and console logs on (and `extra_flags`); None
+    without Chromium."""
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver_path):
         return None
@@ -165,7 +166,7 @@ def start_chromium() -> tuple[Any, str] | None:
     profile = tempfile.mkdtemp(prefix="mwaa-local-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+    for flag in (*FLAGS, *extra_flags, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     driver = webdriver.Chrome(

@@ -18,6 +18,9 @@ Compared with spawning ``airflow ARGV`` with the same environment (and stdin /de
   are parsed by every command afresh: the zygote never imports them.
 - The command runs in its own session (so a timeout stops its children too) and dies with the
   zygote.
+- With a `Confinement`, commands run in its exchange folder (as its user, when the runner is
+  root), and one that names a file outside it, or DAGs outside the DAGs folder, is refused
+  before it starts (`CliResult.refused`); see confinement.py.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator.privileges import User
+
 ZYGOTE = Path(__file__).resolve().with_name("zygote.py")
 START_TIMEOUT = 180.0  # importing Airflow on a loaded 2-core machine can take several seconds
 CONNECT_TIMEOUT = 10.0  # for the zygote to accept and fork; it is single-threaded but quick
@@ -59,6 +64,21 @@ class CliResult:
     stdout: bytes
     stderr: bytes
     timed_out: bool = False
+    refused: str | None = None  # why the command was not run at all
+    unavailable: str | None = None  # what it needs is down (the broker): not run, try later
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """Where commands run and may write (the exchange folder), and as whom (None: as this
+    process's user)."""
+
+    exchange: str
+    user: User | None = None
+
+    def zygote_arguments(self) -> list[str]:
+        user = ["--user", self.user.name] if self.user is not None else []
+        return ["--exchange", self.exchange, *user]
 
 
 class ZygoteError(RuntimeError):
@@ -83,11 +103,18 @@ class WarmRunner:
     is restarted by the next call.
     """
 
-    def __init__(self, env: dict[str, str], python: str = sys.executable, max_concurrent: int = 2):
+    def __init__(
+        self,
+        env: dict[str, str],
+        python: str = sys.executable,
+        max_concurrent: int = 2,
+        confinement: Confinement | None = None,
+    ):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self._env = dict(env)
         self._python = python
+        self._confinement = confinement
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._counting = threading.Lock()
         self._in_flight = 0  # commands the zygote runs now
@@ -145,8 +172,9 @@ class WarmRunner:
         self._socket = os.path.join(self._dir, "zygote.sock")
         ready_r, ready_w = os.pipe()
         try:
+            confined = self._confinement.zygote_arguments() if self._confinement else []
             self._proc = subprocess.Popen(
-                [self._python, str(ZYGOTE), self._socket, str(ready_w)],
+                [self._python, str(ZYGOTE), self._socket, str(ready_w), *confined],
                 env=self._env,
                 stdin=subprocess.PIPE,  # its EOF tells the zygote that we are gone
                 stdout=subprocess.DEVNULL,
@@ -234,6 +262,12 @@ class WarmRunner:
                 raise _NotStarted() from exc
             if "error" in started:
                 return CliResult(1, b"", f"mwaa-local: {started['error']}\n".encode())
+            if "refused" in started:
+                reason = str(started["refused"])
+                return CliResult(1, b"", f"{reason}\n".encode(), refused=reason)
+            if "unavailable" in started:
+                reason = str(started["unavailable"])
+                return CliResult(1, b"", f"{reason}\n".encode(), unavailable=reason)
             if "started" not in started:
                 raise _NotStarted()
             group = int(started["started"])  # the command leads its own process group

@@ -1,7 +1,9 @@
 """The thin part of mwaa-local that lives inside Airflow's web server.
 
 - `/aws_mwaa/login` turns a web login token into a Flask-AppBuilder session for the token's
-  user and role; the session lasts 12 hours, as MWAA's does.
+  user and role; the session lasts 12 hours, as MWAA's does. A post from another site's page
+  (its `Origin` or `Sec-Fetch-Site` says so) is refused: a program's post (Airflow's amazon
+  provider, curl) has neither, and the SSO page posts from the same origin.
 - Airflow's username/password page is replaced by one that says how to sign in (nobody has
   a password here, as on MWAA), or, for a signed-in user sent there because their role may
   not open a page, says so.
@@ -24,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import flask_admin
+import psycopg2
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 from flask import (
@@ -113,12 +116,35 @@ def _setup(state) -> None:
 blueprint.record_once(_setup)
 
 
+def cross_site(origin: str | None, fetch_site: str | None, own_origin: str) -> bool:
+    """Whether a browser sent this request from another site's page."""
+    if fetch_site and fetch_site.lower() not in ("same-origin", "none"):
+        return True
+    return origin is not None and origin.rstrip("/").lower() != own_origin.lower()
+
+
 @blueprint.route("/aws_mwaa/login", methods=["POST"])
 def login() -> Response:
+    # request.host and .scheme are the browser's (the API's proxy tells Airflow, ProxyFix).
+    own = f"{request.scheme}://{request.host}"
+    if cross_site(request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), own):
+        return _page(
+            403,
+            "Login refused",
+            "This sign-in was sent by another site's page. Open the link that "
+            "`mwaa-local login` (or the MWAA console) gives you instead.",
+        )
     token = request.form.get("token", "").strip()
     if not token:
         return _page(403, "Login refused", "No token was sent.")
-    grant = Store(conf.get("core", "sql_alchemy_conn")).check_token("web", token, single_use=True)
+    try:
+        grant = Store(conf.get("core", "sql_alchemy_conn")).check_token(
+            "web", token, single_use=True
+        )
+    except psycopg2.OperationalError:
+        return _page(
+            503, "Try again shortly", "The metadata database is not answering; it restarts."
+        )
     if grant is None:
         return _page(403, "Login refused", "The web login token is invalid, expired or used.")
     sm = current_app.appbuilder.sm

@@ -1,8 +1,14 @@
 """The zygote: a process that imports Airflow once, then forks one child per CLI command.
 
-Run as a script (``python zygote.py SOCKET READY_FD``) by :class:`runner.WarmRunner`, with
-the environment's variables as its environment. Standard library only, so that nothing of
-the emulator is imported into the process Airflow commands run in.
+Run as a script (``python zygote.py SOCKET READY_FD [--exchange DIR] [--user NAME]``) by
+:class:`runner.WarmRunner`, with the environment's variables as its environment. Standard
+library only, so that nothing of the emulator is imported into the process Airflow commands
+run in (confinement.py, a sibling of the same kind, is loaded from its file).
+
+With ``--exchange DIR`` commands run in DIR, and a command that names a file outside it (or
+DAGs outside the DAGs folder) is refused before it starts (see confinement.py). With
+``--user NAME`` (when the zygote runs as root) each command runs as that user, who gets the
+exchange folder and Airflow's log folder.
 
 Protocol: JSON messages over a ``SOCK_SEQPACKET`` Unix socket (one datagram per message),
 one connection per command:
@@ -10,7 +16,9 @@ one connection per command:
 - client -> zygote: ``{"argv": [...]}`` carrying two file descriptors (SCM_RIGHTS) that
   become the command's stdout and stderr;
 - zygote -> client: ``{"started": PID}`` once forked, then ``{"exit": CODE}`` when the child
-  has been reaped (CODE as ``subprocess``: negative for a signal), or ``{"error": TEXT}``;
+  has been reaped (CODE as ``subprocess``: negative for a signal), or ``{"error": TEXT}``,
+  or ``{"refused": TEXT}`` for a command that names a path it may not, or
+  ``{"unavailable": TEXT}`` for one that would queue tasks while the broker is down;
 - client closes its sending side (EOF) to stop the command: the zygote sends SIGTERM to the
   command's process group, SIGKILL after ``STOP_GRACE`` seconds or as soon as the command
   itself has exited (to what is left of the group), then answers ``exit``.
@@ -21,13 +29,16 @@ kernel for SIGKILL when the zygote dies (PR_SET_PDEATHSIG).
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import builtins
 import contextlib
 import ctypes
 import gc
+import importlib.util
 import json
 import os
+import pwd
 import selectors
 import signal
 import socket
@@ -205,11 +216,94 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _load_sibling(name: str) -> types.ModuleType:
+    """A module beside this file, loaded from its path (this script is no package's)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_mwaa_local_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _address(url: str) -> tuple[str, int] | None:
+    """(host, port) of a redis:// or amqp:// broker URL, None for another kind."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    defaults = {"redis": 6379, "rediss": 6379, "amqp": 5672, "pyamqp": 5672}
+    if parts.scheme not in defaults or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or defaults[parts.scheme]
+
+
+class Confined:
+    """The folders commands are kept to, and the user they run as (None: the zygote's)."""
+
+    def __init__(self, exchange: str, user: str | None):
+        confinement = _load_sibling("confinement")
+        from airflow import settings as airflow_settings
+        from airflow.bin.cli import CLIFactory
+        from airflow.configuration import conf
+
+        self.user = pwd.getpwnam(user) if user else None
+        os.makedirs(exchange, mode=0o700, exist_ok=True)
+        # Task logs (`run` opens one) and exports are written as the commands' user.
+        for folder in (exchange, conf.get("core", "base_log_folder")):
+            os.makedirs(folder, exist_ok=True)
+            if self.user is not None:
+                os.chown(folder, self.user.pw_uid, self.user.pw_gid)
+        exchange = os.path.realpath(exchange)
+        os.chdir(exchange)  # a relative path lands in the exchange folder
+        folders = confinement.Folders(exchange=exchange, dags=airflow_settings.DAGS_FOLDER)
+        self.checker = confinement.Checker(CLIFactory.get_parser(), folders)
+        self.broker = _address(conf.get("celery", "broker_url"))
+
+    def refusal(self, argv: list[str]) -> str | None:
+        try:
+            return self.checker.refusal(argv)
+        except Exception as exc:  # noqa: BLE001 - refuse what cannot be checked
+            return f"The command's options could not be checked ({type(exc).__name__}: {exc})."
+
+    def unavailable(self, argv: list[str]) -> str | None:
+        """Why a command that queues tasks through the broker cannot now (it would hand them
+        to nobody), or None."""
+        if self.broker is None or not self.checker.needs_broker(argv):
+            return None
+        try:
+            socket.create_connection(self.broker, timeout=2).close()
+        except OSError as exc:
+            return (
+                f"The task queue (the Celery broker, {self.broker[0]}:{self.broker[1]}) is not "
+                f"answering ({exc.strerror or exc}); it is restarted by itself. Try again "
+                "shortly, or run the task in place with --local."
+            )
+        return None
+
+    def drop_privileges(self) -> None:
+        """In a command's process: become the commands' user for good."""
+        if self.user is None:
+            return
+        os.setgroups([])
+        os.setgid(self.user.pw_gid)
+        os.setuid(self.user.pw_uid)
+        os.environ.update(USER=self.user.pw_name, LOGNAME=self.user.pw_name)
+
+
 class Zygote:
-    def __init__(self, socket_path: str, script: str, code: types.CodeType, prefix: tuple):
+    def __init__(
+        self,
+        socket_path: str,
+        script: str,
+        code: types.CodeType,
+        prefix: tuple,
+        confined: Confined | None = None,
+    ):
         self.script = script
         self.code = code
         self.prefix = prefix  # (stdout, stderr) printed while importing Airflow
+        self.confined = confined
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(socket_path)
         self.listener.listen(64)
@@ -270,6 +364,19 @@ class Zygote:
                 os.close(fd)
             with contextlib.suppress(OSError):
                 conn.send(json.dumps({"error": f"bad request: {exc}"}).encode())
+            conn.close()
+            return
+        answer = None
+        if self.confined is not None:
+            refusal = self.confined.refusal(argv)
+            answer = {"refused": refusal} if refusal else None
+            busy = None if answer else self.confined.unavailable(argv)
+            answer = answer or ({"unavailable": busy} if busy else None)
+        if answer is not None:
+            for fd in fds:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                conn.send(json.dumps(answer).encode())
             conn.close()
             return
         sys.stdout.flush()
@@ -364,6 +471,9 @@ class Zygote:
         try:
             parent = os.getppid()
             os.setsid()
+            if self.confined is not None:
+                self.confined.drop_privileges()
+            # After dropping privileges: changing them clears the parent-death signal.
             _die_with_parent(parent)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -398,14 +508,27 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="zygote.py")
+    parser.add_argument("socket")
+    parser.add_argument("ready_fd", type=int)
+    parser.add_argument("--exchange", help="the folder commands run in and may write to")
+    parser.add_argument("--user", help="run commands as this user (the zygote is root)")
+    return parser.parse_args()
+
+
 def main() -> None:
-    socket_path, ready_fd = sys.argv[1], int(sys.argv[2])
-    with os.fdopen(ready_fd, "w") as ready:
+    args = _arguments()
+    socket_path = args.socket
+    with os.fdopen(args.ready_fd, "w") as ready:
         try:
             script = airflow_script()
             code = compile_script(script)
             prefix = _import_airflow(script, code)
-            zygote = Zygote(socket_path, script, code, prefix)
+            confined = None
+            if args.exchange:
+                confined = Confined(args.exchange, args.user)
+            zygote = Zygote(socket_path, script, code, prefix, confined)
         except ImportFailed as exc:
             out, err = (_text(b) for b in exc.args)
             failed = {"error": "importing Airflow failed", "stdout": out, "stderr": err}

@@ -1,8 +1,11 @@
 """Who is calling: SigV4 credentials, the identity and MWAA roles behind an access key.
 
-By default any caller is accepted, as a local emulator should be; with
-`MWAA_LOCAL_STRICT_AUTH=true` every control-plane request must carry a valid SigV4 signature
-made with a secret key from the access file.
+Every control-plane request must carry an `Authorization` header in SigV4's shape, as every
+AWS SDK and the AWS CLI send: a web page cannot send one cross-site without a CORS preflight,
+which the API refuses. By default the signature itself is not checked (any access key works),
+as a local emulator should be; with `MWAA_LOCAL_STRICT_AUTH=true` it is, as AWS checks it:
+made with a secret key from the access file, `X-Amz-Date` within 15 minutes of the server's
+clock and the same day as the credential scope, and a signed payload hash that matches the body.
 
 The access file (`MWAA_LOCAL_ACCESS_FILE`, JSON) models IAM's `airflow:CreateWebLoginToken`
 on `arn:aws:airflow:{region}:{account}:role/{env}/{Role}`:
@@ -14,10 +17,13 @@ An access key it does not list gets the default: identity `user/{access key}`, r
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from botocore.auth import SigV4Auth
@@ -29,6 +35,13 @@ from emulator.api.errors import AccessDeniedException
 from emulator.config import settings
 
 ROLES = ("Admin", "Op", "User", "Viewer", "Public")
+# How far X-Amz-Date may be from the server's clock, as AWS allows.
+MAX_SKEW_S = 15 * 60
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+NOT_SIGNED = (
+    "Missing or malformed SigV4 Authorization header. Sign the request as the AWS SDKs and "
+    "the AWS CLI do (any access key works unless MWAA_LOCAL_STRICT_AUTH is on)."
+)
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
     r"(?P<service>[^/]+)/aws4_request, ?SignedHeaders=(?P<signed>[^,]+), ?"
@@ -65,7 +78,54 @@ def _principal(access_key: str) -> Principal:
     )
 
 
+def _stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime(_AMZ_DATE)
+
+
+def check_date(amz_date: str, scope_date: str, now: float) -> None:
+    """AWS's rules for the request's time: parsable, the credential scope's day, and within
+    MAX_SKEW_S of `now` (a signature is not replayed later, nor made for later)."""
+    try:
+        when = datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise AccessDeniedException(
+            f"X-Amz-Date must be a date such as {_stamp(now)} (got {amz_date!r})."
+        ) from None
+    if scope_date != amz_date[:8]:
+        raise AccessDeniedException(
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{scope_date}' != '{amz_date[:8]}', from '{amz_date}'."
+        )
+    if when < now - MAX_SKEW_S:
+        raise AccessDeniedException(
+            f"Signature expired: {amz_date} is now earlier than {_stamp(now - MAX_SKEW_S)} "
+            f"({_stamp(now)} - 15 min.)"
+        )
+    if when > now + MAX_SKEW_S:
+        raise AccessDeniedException(
+            f"Signature not yet current: {amz_date} is still later than "
+            f"{_stamp(now + MAX_SKEW_S)} ({_stamp(now)} + 15 min.)"
+        )
+
+
+def check_payload_hash(declared: str | None, body: bytes) -> None:
+    """A payload hash the client sent (and signed) must be the body's."""
+    if declared is None:
+        return
+    actual = hashlib.sha256(body).hexdigest()
+    if not hmac.compare_digest(declared.strip().lower(), actual):
+        raise AccessDeniedException(
+            "The provided 'x-amz-content-sha256' header does not match what was computed."
+        )
+
+
 def _verify(request: Request, match: re.Match[str]) -> None:
+    amz_date = request.headers.get("X-Amz-Date")
+    if not amz_date:
+        raise AccessDeniedException("Missing X-Amz-Date: a signed request carries its time.")
+    check_date(amz_date, match["date"], time.time())
+    body = request.get_data()
+    check_payload_hash(request.headers.get("X-Amz-Content-SHA256"), body)
     entry = _access_table().get(match["key"])
     if entry is None or "secret" not in entry:
         raise AccessDeniedException(
@@ -76,10 +136,8 @@ def _verify(request: Request, match: re.Match[str]) -> None:
     raw_path = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
     url = f"{request.scheme}://{request.host}{raw_path}"
     headers = {name: request.headers.get(name, "") for name in signed}
-    aws_request = AWSRequest(
-        method=request.method, url=url, headers=headers, data=request.get_data()
-    )
-    aws_request.context["timestamp"] = request.headers.get("X-Amz-Date", "")
+    aws_request = AWSRequest(method=request.method, url=url, headers=headers, data=body)
+    aws_request.context["timestamp"] = amz_date
     signer = SigV4Auth(
         Credentials(match["key"], entry["secret"]), match["service"], match["region"]
     )
@@ -92,13 +150,12 @@ def _verify(request: Request, match: re.Match[str]) -> None:
 
 
 def authenticate(request: Request) -> Principal:
-    """The caller of a control-plane request; AccessDeniedException when strict and not valid."""
+    """The caller of a control-plane request; AccessDeniedException when the request is not
+    signed as SigV4 is (and, when strict, when its signature is not valid)."""
     header = request.headers.get("Authorization", "")
     match = _AUTH.match(header)
-    if strict():
-        if match is None:
-            raise AccessDeniedException("Missing or malformed SigV4 Authorization header.")
-        _verify(request, match)
     if match is None:
-        return Principal("anonymous", "user/anonymous", ("Admin",))
+        raise AccessDeniedException(NOT_SIGNED)
+    if strict():
+        _verify(request, match)
     return _principal(match["key"])

@@ -302,15 +302,22 @@ class Backend:
         bucket = spec_module.validate(new).bucket
         try:
             new.update(pinning.pin_latest(self.s3, bucket, new))
-            missing = pinning.unpinned(new)
-            if missing and not creating:
-                raise ValidationException(f"Unable to read file {missing[0]}")
             spec = spec_module.validate(new)
+            # A version named that does not exist first: it is what the caller asked for.
             problem = pinning.unreadable_version(self.s3, bucket, new)
         except (ClientError, BotoCoreError) as exc:
             raise ValidationException(f"Unable to access bucket {bucket}: {exc}") from None
         if problem:
             raise ValidationException(problem)
+        # A path this update names (anew) must exist; one left as it was may stay unpinned.
+        named = {
+            new.get(path)
+            for path, version in staging.FIELDS
+            if (old.get(path), old.get(version)) != (new.get(path), new.get(version))
+        }
+        missing = [path for path in pinning.unpinned(new) if path in named]
+        if missing and not creating:
+            raise ValidationException(f"Unable to read file {missing[0]}")
         s3, state_dir = self.s3, self.state_dir
         return lambda: staging.stage(s3, spec, state_dir)
 

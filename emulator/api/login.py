@@ -2,12 +2,16 @@
 
 The fragment never reaches a server, so the page's script reads it and posts it to
 `/aws_mwaa/login`, which the Airflow web server's own plugin
-(emulator/airflow_side/login_plugin.py) turns into a Flask-AppBuilder session.
+(emulator/airflow_side/login_plugin.py) turns into a Flask-AppBuilder session. That post
+passes through the proxy as a route of this blueprint, so that the login's own body limit and
+refusals apply to it (body_limits.py, app.py).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
+
+from emulator.api import proxy
 
 blueprint = Blueprint("login", __name__)
 
@@ -38,3 +42,8 @@ SSO_PAGE = """<!doctype html>
 @blueprint.route("/aws_mwaa/aws-console-sso", methods=["GET"])
 def sso_page() -> Response:
     return Response(SSO_PAGE, mimetype="text/html", headers={"Cache-Control": "no-store"})
+
+
+@blueprint.route("/aws_mwaa/login", methods=["POST"])
+def login() -> Response:
+    return proxy.forward("aws_mwaa/login")

@@ -3,12 +3,15 @@
 Airflow sees the address the browser used through `X-Forwarded-*` headers, which only this
 proxy sets (Airflow trusts them: `webserver.enable_proxy_fix`), so its redirects keep the
 browser's scheme, host and port. Cookies leave with `HttpOnly` always and `Secure` when the
-browser came over HTTPS.
+browser came over HTTPS. A request body is streamed to Airflow as it arrives, never held whole
+(body_limits.py stops it at the proxy's limit).
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+from collections.abc import Iterator
+from typing import Any
 
 import requests
 from flask import Blueprint, Request, Response, current_app, request
@@ -58,6 +61,36 @@ def forwarded_headers(incoming: Request) -> dict[str, str]:
     }
 
 
+class _Body:
+    """The incoming body as requests sends it on: read in pieces, with its length when the
+    client gave one (else requests sends it chunked)."""
+
+    def __init__(self, stream: Any, length: int | None):
+        self.stream = stream
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length or 0
+
+    def read(self, size: int = 64 * 1024) -> bytes:
+        return self.stream.read(size)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.stream.read(64 * 1024)
+            if not chunk:
+                return
+            yield chunk
+
+
+def upstream_body(incoming: Request) -> _Body | None:
+    """What to send Airflow as the body: None when the request has none."""
+    chunked = "chunked" in incoming.headers.get("Transfer-Encoding", "").lower()
+    if not chunked and not incoming.content_length:
+        return None
+    return _Body(incoming.stream, None if chunked else incoming.content_length)
+
+
 def cookie_flags(set_cookie: str, secure: bool) -> str:
     """A Set-Cookie value with HttpOnly, and Secure when the browser came over HTTPS."""
     attributes = {part.strip().split("=", 1)[0].lower() for part in set_cookie.split(";")[1:]}
@@ -83,7 +116,7 @@ def forward(path: str) -> Response:
             request.method,
             upstream,
             headers=headers,
-            data=request.get_data(),
+            data=upstream_body(request),
             allow_redirects=False,
             stream=True,
             timeout=(5, 300),
@@ -93,6 +126,7 @@ def forward(path: str) -> Response:
             "The Airflow web server is not answering yet; try again shortly.\n",
             status=503,
             mimetype="text/plain",
+            headers={"x-amzn-ErrorType": "ServiceUnavailableException"},
         )
     secure = request.scheme == "https"
     out_headers = [

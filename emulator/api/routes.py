@@ -3,6 +3,7 @@ lays them out): each route authenticates, parses, calls the backend and serializ
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import unquote
 
@@ -11,6 +12,7 @@ from flask.wrappers import Response
 
 from emulator.api.auth import authenticate
 from emulator.api.backend import Backend
+from emulator.api.errors import ValidationException
 
 blueprint = Blueprint("control_plane", __name__)
 
@@ -20,8 +22,17 @@ def _backend() -> Backend:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
+    """The request's JSON object, whatever its Content-Type says; {} for an empty body."""
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ValidationException("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationException("The request body must be a JSON object.")
+    return body
 
 
 @blueprint.route("/environments/<name>", methods=["GET"])

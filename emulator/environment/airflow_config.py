@@ -45,6 +45,9 @@ TIMINGS = {
         "scheduler.max_threads": "8",
         "scheduler.scheduler_heartbeat_sec": "2",
         "core.min_serialized_dag_update_interval": "3",
+        # A task whose worker died (its heartbeat stopped) is failed or retried after 20 s,
+        # not MWAA's 300 s: four missed heartbeats (job_heartbeat_sec is 5).
+        "scheduler.scheduler_zombie_task_threshold": "20",
     },
 }
 

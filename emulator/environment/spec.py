@@ -15,6 +15,7 @@ from typing import Any
 
 import botocore.loaders
 
+from emulator.environment import option_values
 from emulator.environment.classes import CLASSES, MAX_WORKERS_QUOTA
 from emulator.environment.essentials import ESSENTIALS
 from emulator.errors import MwaaLocalError
@@ -182,7 +183,7 @@ def validate(raw: Any) -> EnvironmentSpec:
             "must be arn:aws:s3:::airflow-<name> for Airflow 1.10.12 "
             f"(got {data['SourceBucketArn']!r})",
         )
-    for key in data.get("AirflowConfigurationOptions") or {}:
+    for key, value in (data.get("AirflowConfigurationOptions") or {}).items():
         where = f"AirflowConfigurationOptions.{key}"
         if key.count(".") != 1 or not all(key.split(".")):
             raise SpecError(where, "keys must be of the form section.key")
@@ -191,6 +192,9 @@ def validate(raw: Any) -> EnvironmentSpec:
                 where,
                 f"{ESSENTIALS[key]} is set by the service and cannot be overridden",
             )
+        problem = option_values.problem(key, value)
+        if problem:
+            raise SpecError(where, problem)
     return EnvironmentSpec(data)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from emulator import health, waiting
+from emulator import health, privileges, waiting
 from emulator.artifacts.staging import requirements_log
 from emulator.config import Settings, settings
 from emulator.environment import database, state_files
@@ -42,6 +42,8 @@ from emulator.runtime.processes import FATAL, ProcessInfo, Program, Supervisor
 LOG = logging.getLogger(__name__)
 # Program priorities: supervisord starts the lower first and stops it last.
 INFRA_PRIORITY, SERVICE_PRIORITY = 10, 100
+# `down` stops the services first, then the servers together.
+SERVICES_TIER = 1
 WORKER = "worker"
 # What the services inherit from the shell that ran `up` (the rest comes from the settings):
 # a shell's other variables must not make supervisord look changed at the next `up`.
@@ -189,6 +191,7 @@ class NativeRuntime:
                         stopwaitsecs=grace,
                         numprocs=MAX_WORKERS_QUOTA,
                         startsecs=10,
+                        stop_tier=SERVICES_TIER,
                     )
                 )
             else:
@@ -203,6 +206,7 @@ class NativeRuntime:
                         # sent to the whole group, would interrupt Airflow's own shutdown.
                         stopasgroup=False,
                         startsecs=10,
+                        stop_tier=SERVICES_TIER,
                     )
                 )
         return programs
@@ -420,10 +424,26 @@ class NativeRuntime:
             programs = self.programs()
         except (FileNotFoundError, PermissionError) as exc:
             raise UpError(str(exc)) from exc
+        cli_user = privileges.cli_user()
+        problem = privileges.unreachable_python(cli_user) if cli_user else None
+        if problem:
+            raise UpError(problem)
         if self.supervisor.running():
             progress("supervisord is running")
         else:
+            # A supervisord that crashed (or was killed) left its processes running.
+            known = [
+                (int(e["pid"]), float(e["pid_started"]))
+                for e in self._events().values()
+                if e.get("pid") and e.get("pid_started")
+            ]
             self.layout.process_events.unlink(missing_ok=True)
+            left = self.supervisor.reap_orphans(known)
+            if left:
+                progress(f"stopped {len(left)} processes a crashed supervisord left running")
+            # PostgreSQL would refuse a lock left by a crash whose pid is another's by now.
+            if servers.clear_stale_lock(self.layout.data("postgres") / "data"):
+                progress("removed PostgreSQL's lock file left by a crash")
         if self.supervisor.ensure(programs, self.process_env(), self.layout.root, self._listener()):
             progress(
                 "started supervisord: "
@@ -449,7 +469,7 @@ class NativeRuntime:
             return
         alive = [p.name for p in self.supervisor.processes() if p.alive]
         progress(f"stopping {len(alive)} processes: Airflow first, then the servers")
-        self.supervisor.shutdown({p.name: p.priority for p in self.programs()})
+        self.supervisor.shutdown({p.name: p.stop_tier for p in self.programs()})
 
     def clean(self, progress: Progress) -> None:
         self.down(progress)

@@ -22,6 +22,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
+import psutil
 from supervisor import childutils
 from supervisor.xmlrpc import SupervisorTransport
 
@@ -70,6 +71,8 @@ class Recorder:
                     entry["restarts"] += 1
             elif event == "PROCESS_STATE_RUNNING":
                 entry["running_since"] = now
+                # Which process it is, so that `up` finds it should supervisord die.
+                entry["pid"], entry["pid_started"] = _identity(int(fields.get("pid", 0)))
             elif event in ("PROCESS_STATE_EXITED", "PROCESS_STATE_BACKOFF"):
                 expected = fields.get("expected") == "1"
                 ran = now - entry.get("started_at", now)
@@ -122,6 +125,14 @@ class Recorder:
             self._rpc().startProcess(f"{group}:{name}", False)
         except (OSError, xmlrpc.client.Error) as exc:
             LOG.warning("retrying %s failed: %s", name, exc)
+
+
+def _identity(pid: int) -> tuple[int, float | None]:
+    """A pid with its process's start time (a pid alone may be another process's later)."""
+    try:
+        return pid, psutil.Process(pid).create_time()
+    except psutil.Error:
+        return pid, None
 
 
 def parse(payload: str) -> dict[str, str]:

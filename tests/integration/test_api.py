@@ -130,10 +130,19 @@ def test_invoke_rest_api_explains_it_needs_airflow_2(mwaa) -> None:
     assert "Airflow 2" in caught.value.response["Error"]["Message"]
 
 
-def test_any_host_header_is_accepted(mwaa) -> None:
-    # botocore prefixes api. and env. to any endpoint's host; the server must not care.
-    for host in ("api.localhost", "env.localhost:8080", "example.invalid"):
-        request = urllib.request.Request(f"{WEB}/environments/{NAME}", headers={"Host": host})
+def test_host_prefixes_botocore_adds_are_accepted(mwaa) -> None:
+    # botocore prefixes api. and env. to any endpoint's host; the server must not care (other
+    # names are refused: tests/integration/test_security.py). Any request in SigV4's shape is
+    # accepted unless strict mode is on.
+    for host in ("api.localhost", "env.localhost:8080", "api.127.0.0.1"):
+        request = urllib.request.Request(
+            f"{WEB}/environments/{NAME}",
+            headers={
+                "Host": host,
+                "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/"
+                "airflow/aws4_request, SignedHeaders=host, Signature=" + "0" * 64,
+            },
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert json.load(answer)["Environment"]["Name"] == NAME
 
