@@ -8,11 +8,14 @@ import threading
 
 from werkzeug.serving import make_server
 
+from emulator import log_shipping
 from emulator.airflow_side.cli_runner import WarmRunner
 from emulator.api.app import create_app
 from emulator.api.backend import Backend
 from emulator.api.monitor import components_healthy, start_monitor
 from emulator.api.tls import ensure_certificate
+from emulator.cloudwatch import groups
+from emulator.cloudwatch.client import client as logs_client
 from emulator.config import Settings
 from emulator.context import ServiceContext
 from emulator.environment import spec as spec_module
@@ -33,13 +36,26 @@ def serve(ctx: ServiceContext, config: Settings) -> None:
     store = Store(ctx.infra.db_url)
     store.ensure_schema()
     live = ctx.with_spec(current(store, ctx.spec)[1])
-    runner = WarmRunner(live.airflow_env())
+    # What the CLI endpoint's commands log (a task run by `test`, say) ships from here.
+    spool = log_shipping.spool_folder(ctx, "api")
+    shipper = log_shipping.start_shipper(ctx, spool)
+    shipper.want_groups(log_shipping.enabled_groups(live.spec))
+    runner = WarmRunner(live.airflow_env(log_spool=spool))
     # Import Airflow in the background: the API answers meanwhile, CLI calls wait for it.
     threading.Thread(target=runner.start, name="cli-warm-up", daemon=True).start()
 
     def on_spec_applied(spec: dict) -> None:
+        validated = spec_module.validate(spec)
+        # A log type just enabled has its group before the environment is AVAILABLE again.
+        try:
+            groups.ensure_groups(
+                logs_client(ctx.infra.logs_endpoint, ctx.infra.region),
+                log_shipping.enabled_groups(validated),
+            )
+        except Exception as exc:  # noqa: BLE001 - the shippers make them once it answers
+            LOG.warning("could not create the log groups now (%s); the shippers will", exc)
         # The CLI endpoint's Airflow gets the new configuration too.
-        fresh = WarmRunner(ctx.with_spec(spec_module.validate(spec)).airflow_env())
+        fresh = WarmRunner(ctx.with_spec(validated).airflow_env(log_spool=spool))
         fresh.start()
         old, app.config["CLI_RUNNER"] = app.config["CLI_RUNNER"], fresh
         old.close()
@@ -73,3 +89,4 @@ def serve(ctx: ServiceContext, config: Settings) -> None:
     finally:
         stopping.set()
         app.config["CLI_RUNNER"].close()
+        shipper.stop()

@@ -21,7 +21,7 @@ from emulator import waiting
 from emulator.artifacts.staging import requirements_log
 from emulator.config import Settings, settings
 from emulator.environment import spec as spec_module
-from emulator.errors import UpError
+from emulator.errors import UpError, UsageError
 from emulator.runtime import images, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
@@ -110,6 +110,7 @@ class _Container:
     # wants to know that the last one failed (or timed out).
     last_probe_ok: bool = True
     finished_at: str = ""  # when it last exited ("0001-01-01..." when it never did)
+    hostname: str = ""  # what its log streams carry
 
     @property
     def healthy(self) -> bool:
@@ -145,6 +146,7 @@ class _Container:
             # A probe that timed out has ExitCode -1 ("Health check exceeded timeout").
             last_probe_ok=not log or log[-1].get("ExitCode") == 0,
             finished_at=state.get("FinishedAt") or "",
+            hostname=attrs["Config"].get("Hostname") or "",
         )
 
     @property
@@ -276,6 +278,7 @@ class DockerRuntime:
         chosen["MWAA_LOCAL_AIRFLOW_IMAGE"] = images.ensure_airflow_image(
             progress, allow_pull=not offline
         )
+        chosen["MWAA_LOCAL_LOGS_IMAGE"] = images.ensure_logs_image(progress, allow_pull=not offline)
         self._remember_images(chosen)
 
         progress(
@@ -491,6 +494,13 @@ class DockerRuntime:
             # Compose shows a service's replicas together: worker-2 means the worker service.
             args.append(re.sub(r"-\d+$", "", component))
         return subprocess.run(self._compose_argv(*args), env=self._env()).returncode
+
+    def log_instance(self, component: str) -> str:
+        service, _, number = component.rpartition("-")
+        for container in self._containers():
+            if container.service == service and str(container.number) == number:
+                return container.hostname
+        raise UsageError(f"no container for {component}; `mwaa-local status` lists them")
 
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess:
         argv = self._compose_argv("exec", "-T", "scheduler", "mwaa-local", "run", "airflow", *args)
