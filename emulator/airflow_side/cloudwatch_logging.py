@@ -39,7 +39,7 @@ from airflow.configuration import AirflowConfigException, conf
 from airflow.utils.log.file_processor_handler import FileProcessorHandler
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
-from emulator.cloudwatch import log_types, streams
+from emulator.cloudwatch import lines, log_types, streams
 from emulator.cloudwatch.log_types import LogType, Setting
 from emulator.cloudwatch.redact import Redactor
 from emulator.cloudwatch.spool import SpoolWriter
@@ -111,6 +111,15 @@ def _watch_connections() -> None:
     BaseHook.get_connections = classmethod(watched)
 
 
+def _level(record: logging.LogRecord) -> int:
+    """A record's level; for what a task or DAG file printed (Airflow's StreamLogWriter turns
+    stdout into INFO records) the level of the log line it printed, if it printed one: a
+    `logging.warning` in DAG code is a WARNING in its group, as the line itself says."""
+    if record.filename == "logging_mixin.py":
+        return lines.level_of(record.getMessage(), record.levelno)
+    return record.levelno
+
+
 class _Shipping:
     """What every CloudWatch handler here shares: its group, its level, the spool."""
 
@@ -121,7 +130,7 @@ class _Shipping:
     def _ship(self, handler: logging.Handler, record: logging.LogRecord) -> None:
         if SPOOL is None or self.stream is None or not self.setting.enabled:
             return
-        if record.levelno < self.setting.levelno:
+        if _level(record) < self.setting.levelno:
             return
         try:
             message = REDACT(handler.format(record))

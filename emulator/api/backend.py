@@ -225,16 +225,7 @@ class Backend:
             raise ValidationException(
                 "Upgrading Apache Airflow is not supported for 1.10.12 environments."
             )
-        if "LoggingConfiguration" in changes:
-            # A module left out of the update keeps its setting, as on MWAA.
-            changes = {
-                **changes,
-                "LoggingConfiguration": {
-                    **(record.spec.get("LoggingConfiguration") or {}),
-                    **(changes["LoggingConfiguration"] or {}),
-                },
-            }
-        new_spec = _validated({**record.spec, **changes, "Name": name})
+        new_spec = _validated({**updated(record.spec, changes), "Name": name})
         if new_spec["SourceBucketArn"] != record.spec["SourceBucketArn"]:
             self._check_bucket(new_spec)
         prepare = self._artifacts_for(record.spec, new_spec)
@@ -313,6 +304,18 @@ class Backend:
             raise ValidationException(problem)
         s3, state_dir = self.s3, self.state_dir
         return lambda: staging.stage(s3, spec, state_dir)
+
+
+def updated(spec: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The definition after UpdateEnvironment's `changes`. A LoggingConfiguration module the
+    update leaves out keeps its setting (TaskLogs alone changes only the task logs)."""
+    merged = {**spec, **changes}
+    if changes.get("LoggingConfiguration") is not None:
+        merged["LoggingConfiguration"] = {
+            **(spec.get("LoggingConfiguration") or {}),
+            **changes["LoggingConfiguration"],
+        }
+    return merged
 
 
 def _validated(data: dict[str, Any]) -> dict[str, Any]:
