@@ -35,6 +35,7 @@ class BenchEnv:
             "MWAA_LOCAL_S3_PORT": str(ports["s3"]),
             "MWAA_LOCAL_POSTGRES_PORT": str(ports["postgres"]),
             "MWAA_LOCAL_REDIS_PORT": str(ports["redis"]),
+            "MWAA_LOCAL_LOGS_PORT": str(ports.get("logs", ports["s3"] + 10)),
             "MWAA_LOCAL_HTTPS_PORT": str(ports.get("https", ports["web"] + 363)),
             "MWAA_LOCAL_AIRFLOW_PORT": str(ports.get("airflow", ports["web"] + 1)),
         }

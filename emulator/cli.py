@@ -61,6 +61,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
     _progress(f"  WebServerHostname: localhost:{ports.https}  (self-signed certificate)")
     _progress(f"  MWAA API:          http://127.0.0.1:{ports.web}  (and the UI over plain HTTP)")
     _progress(f"  S3 endpoint:       http://127.0.0.1:{ports.s3}  (bucket {environment.bucket})")
+    _progress(
+        f"  CloudWatch Logs:   http://127.0.0.1:{ports.logs}  "
+        f"(log groups airflow-{environment.name}-*; `mwaa-local logs task`)"
+    )
     return 0
 
 
@@ -126,10 +130,81 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0 if status.status == "AVAILABLE" else 3
 
 
+# `mwaa-local logs NAME` for these reads NAME's CloudWatch log group: (log type, stream prefix).
+CLOUDWATCH_COMPONENTS = {
+    "scheduler": ("SchedulerLogs", "scheduler_"),
+    "webserver": ("WebserverLogs", "webserver_"),
+    "worker": ("WorkerLogs", "worker_"),
+    "dag-processing": ("DagProcessingLogs", ""),
+    "task": ("TaskLogs", ""),
+}
+
+
+def _logging_configuration() -> dict:
+    """The environment's LoggingConfiguration as GetEnvironment answers (the file's if the API
+    does not answer)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from emulator import client
+
+    try:
+        answer = client.mwaa(settings()).get_environment(Name=_environment().name)
+        return answer["Environment"]["LoggingConfiguration"]
+    except (BotoCoreError, ClientError):
+        return _environment().get("LoggingConfiguration") or {}
+
+
+def _cloudwatch_logs(component: str, follow: bool) -> int | None:
+    """Print a component's log group as `aws logs tail` would; None when it cannot (disabled,
+    or the server is not answering), after saying why."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from emulator import client
+    from emulator.cloudwatch import log_types, reader
+    from emulator.runtime import select
+
+    base = "worker" if component.startswith("worker-") else component
+    module, prefix = CLOUDWATCH_COMPONENTS[base]
+    log_type = log_types.BY_MODULE[module]
+    setting = log_types.settings(_logging_configuration())[module]
+    if not setting.enabled:
+        _progress(f"{module} are disabled in the LoggingConfiguration: nothing goes to CloudWatch")
+        return None
+    if component != base:
+        prefix = f"{prefix}{select.current().log_instance(component)}_"
+    group = log_types.group_name(_environment().name, log_type)
+    logs = client.logs(settings())
+    where = f"{group}{f' (streams {prefix}*)' if prefix else ''}"
+    print(
+        f"mwaa-local: CloudWatch Logs, log group {where}, LogLevel {setting.level}"
+        + ("" if base in ("task", "dag-processing") else "; `--local` shows all of its output"),
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        for event in reader.events(logs, group, prefix or None, follow=follow):
+            print(reader.format_event(event), flush=follow)
+    except (BotoCoreError, ClientError) as exc:
+        _progress(f"CloudWatch Logs is not answering ({exc})")
+        return None
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _cmd_logs(args: argparse.Namespace) -> int:
     from emulator.runtime import select
 
-    return select.current().logs(args.component, args.follow)
+    component = args.component
+    cloudwatch = component in CLOUDWATCH_COMPONENTS or (component or "").startswith("worker-")
+    if component and cloudwatch and not args.local:
+        shown = _cloudwatch_logs(component, args.follow)
+        if shown is not None:
+            return shown
+        if component in ("task", "dag-processing"):
+            return 1
+        _progress(f"showing {component}'s own output instead (`mwaa-local logs --local`)")
+    return select.current().logs(component, args.follow)
 
 
 def _cmd_airflow(args: argparse.Namespace) -> int:
@@ -497,11 +572,20 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable, with addresses")
     status.set_defaults(func=_cmd_status)
 
-    logs = sub.add_parser("logs", help="a component's log (all components without a name)")
+    logs = sub.add_parser(
+        "logs",
+        help="a component's log: scheduler, webserver, worker(-N), dag-processing and task read "
+        "their CloudWatch log group; others (and --local) the process's own output",
+    )
     logs.add_argument(
         "component", nargs="?", help="a component, or `requirements` for pip's install log"
     )
     logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument(
+        "--local",
+        action="store_true",
+        help="the component's own output (every level), not its CloudWatch log group",
+    )
     logs.set_defaults(func=_cmd_logs)
 
     airflow = sub.add_parser("airflow", help="run an Airflow CLI command in the environment")

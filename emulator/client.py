@@ -21,6 +21,10 @@ def exports(config: Settings) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_MWAA": f"http://127.0.0.1:{ports.web}",
         "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{ports.s3}",
+        # CloudWatch Logs: boto3 and the AWS CLI (v1 >= 1.29, v2 >= 2.13) read the second, after
+        # the service's id "CloudWatch Logs"; the first is the name scripts often use.
+        "AWS_ENDPOINT_URL_LOGS": f"http://127.0.0.1:{ports.logs}",
+        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": f"http://127.0.0.1:{ports.logs}",
         # botocore would send MWAA calls to api.127.0.0.1 / env.127.0.0.1 otherwise.
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         "AWS_DEFAULT_REGION": config.region,
@@ -44,6 +48,10 @@ def _client(service: str, endpoint: str, config: Settings, extra: Config) -> Any
 
 def mwaa(config: Settings) -> Any:
     return _client("mwaa", "AWS_ENDPOINT_URL_MWAA", config, Config(inject_host_prefix=False))
+
+
+def logs(config: Settings) -> Any:
+    return _client("logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", config, Config())
 
 
 def s3(config: Settings) -> Any:

@@ -35,13 +35,22 @@ CONTAINER_AIRFLOW_HOME = "/usr/local/airflow"
 class Ports:
     """The ports published on 127.0.0.1, the same in both runtimes."""
 
-    NAMES: ClassVar[tuple[str, ...]] = ("web", "https", "airflow", "s3", "postgres", "redis")
+    NAMES: ClassVar[tuple[str, ...]] = (
+        "web",
+        "https",
+        "airflow",
+        "s3",
+        "postgres",
+        "redis",
+        "logs",
+    )
     web: int
     https: int
     airflow: int
     s3: int
     postgres: int
     redis: int
+    logs: int
 
 
 class Settings(BaseSettings):
@@ -61,6 +70,7 @@ class Settings(BaseSettings):
     s3_port: int | None = Field(default=None, ge=1, le=65535)
     postgres_port: int | None = Field(default=None, ge=1, le=65535)
     redis_port: int | None = Field(default=None, ge=1, le=65535)
+    logs_port: int | None = Field(default=None, ge=1, le=65535)
 
     # -- behaviour ------------------------------------------------------------------------
     timing: Literal["fast", "mwaa"] = "fast"
@@ -81,6 +91,7 @@ class Settings(BaseSettings):
     redis_image: str | None = None
     s3_image: str | None = None
     airflow_image: str | None = None
+    logs_image: str | None = None
     offline: bool = False
     compose: Literal["", "docker compose", "docker-compose"] = ""
     compose_project_name: str = Field(
@@ -94,6 +105,7 @@ class Settings(BaseSettings):
     db_url: str | None = None
     broker_url: str | None = None
     s3_endpoint: str | None = None
+    logs_endpoint: str | None = None
     listen: str = "0.0.0.0:8080"
     tls_listen: str = "0.0.0.0:8443"
     airflow_url: str = "http://127.0.0.1:8081"

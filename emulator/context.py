@@ -20,7 +20,15 @@ from emulator.errors import ConfigError, ServiceError
 REQUIREMENTS_SERVICES = frozenset({"scheduler", "worker", "airflow"})
 EXCHANGE = "exchange"
 # What a runtime must give every service.
-NEEDED = ("state_dir", "db_url", "broker_url", "s3_endpoint", "s3_access_key", "s3_secret_key")
+NEEDED = (
+    "state_dir",
+    "db_url",
+    "broker_url",
+    "s3_endpoint",
+    "s3_access_key",
+    "s3_secret_key",
+    "logs_endpoint",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class ServiceContext:
                 s3_access_key=str(config.s3_access_key),
                 s3_secret_key=str(config.s3_secret_key),
                 region=config.region,
+                logs_endpoint=str(config.logs_endpoint),
+                account_id=config.account_id,
             ),
             paths=Paths(
                 airflow_home=home,
@@ -70,8 +80,11 @@ class ServiceContext:
     def with_spec(self, spec: EnvironmentSpec) -> ServiceContext:
         return dataclasses.replace(self, spec=spec)
 
-    def airflow_env(self, service: str | None = None) -> dict[str, str]:
-        """This process's environment plus the computed Airflow configuration for `service`.
+    def airflow_env(
+        self, service: str | None = None, log_spool: Path | None = None
+    ) -> dict[str, str]:
+        """This process's environment plus the computed Airflow configuration for `service`,
+        whose log lines wait in `log_spool` for its CloudWatch shipper.
 
         The plugins folder is the staged version the definition names, for every component;
         requirements.txt's packages go on PYTHONPATH of the scheduler and the workers only,
@@ -83,7 +96,15 @@ class ServiceContext:
             plugins = self.state_dir / "plugins" / "none"
             plugins.mkdir(parents=True, exist_ok=True)
         paths = dataclasses.replace(self.paths, plugins_folder=str(plugins))
-        computed = airflow_environment(self.spec, secrets, self.infra, paths, self.timing)
+        computed = airflow_environment(
+            self.spec,
+            secrets,
+            self.infra,
+            paths,
+            self.timing,
+            service=service,
+            log_spool=str(log_spool) if log_spool else None,
+        )
         env = {**os.environ, **computed}
         packages = staging.staged_requirements(self.spec, self.state_dir)
         if packages is not None and service in REQUIREMENTS_SERVICES:

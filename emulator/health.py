@@ -41,6 +41,15 @@ def s3(config: Settings) -> str:
     return "answering"
 
 
+def logs(config: Settings) -> str:
+    """The CloudWatch Logs server answers (it opens its port only once its state is back)."""
+    with urllib.request.urlopen(
+        _need(config, "logs_endpoint").rstrip("/") + "/_mwaa_local/health", timeout=3
+    ) as answer:
+        body = json.load(answer)
+    return f"answering, {body['log_groups']} log groups"
+
+
 def webserver(config: Settings) -> str:
     with urllib.request.urlopen(config.web_health_url, timeout=5) as answer:
         body = json.load(answer)
@@ -117,6 +126,7 @@ CHECKS: dict[str, Callable[[Settings], str]] = {
     "postgres": postgres,
     "redis": redis,
     "s3": s3,
+    "logs": logs,
     "webserver": webserver,
     "api": api,
     "scheduler": scheduler,

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,7 @@ class Env:
             "MWAA_LOCAL_S3_PORT": str(ports["s3"]),
             "MWAA_LOCAL_POSTGRES_PORT": str(ports["postgres"]),
             "MWAA_LOCAL_REDIS_PORT": str(ports["redis"]),
+            "MWAA_LOCAL_LOGS_PORT": str(ports["logs"]),
             **(extra or {}),
         }
         self.ports = ports
@@ -170,6 +172,54 @@ def curl_cli(hostname: str, token: str, command: str) -> dict:
         check=True,
     ).stdout
     return json.loads(out)
+
+
+def aws_cli_v2() -> str:
+    """The AWS CLI v2 (`aws logs tail` is v2 only; Debian's package `awscli` is 2.9): the first
+    `aws` on PATH that is v2, else Debian's. The venv's own `aws` is v1."""
+    candidates = [shutil.which("aws"), "/usr/bin/aws", "/usr/local/bin/aws"]
+    for candidate in dict.fromkeys(c for c in candidates if c):
+        try:
+            version = subprocess.run(
+                [candidate, "--version"], capture_output=True, text=True, timeout=60
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if version.startswith("aws-cli/2."):
+            return candidate
+    unavailable("the AWS CLI v2 is not installed (Debian: apt-get install awscli)")
+
+
+def aws(*args: str, endpoint: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`aws ARGS` (v2) against a local endpoint. Debian's 2.9 predates AWS_ENDPOINT_URL_*
+    (2.13), so the endpoint goes in as --endpoint-url, as a user of that version gives it."""
+    return subprocess.run(
+        [aws_cli_v2(), *args, "--endpoint-url", endpoint, "--region", "us-east-1"],
+        env={
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "mwaa-local",
+            "AWS_SECRET_ACCESS_KEY": "mwaa-local-s3-key",
+            "AWS_PAGER": "",
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def logs_client(port: int):
+    """boto3's CloudWatch Logs client for a local server."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "logs",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="mwaa-local",
+        aws_secret_access_key="mwaa-local-s3-key",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=3, read_timeout=10),
+    )
 
 
 def wait_until(
@@ -330,7 +380,9 @@ ACCESS = {
     "AKIDNOBODY": {"secret": "nobody-secret", "identity": "user/nobody", "roles": []},
 }
 
-NATIVE_PORTS = ports(web=28080, https=28443, airflow=28081, s3=29000, postgres=25433, redis=26380)
+NATIVE_PORTS = ports(
+    web=28080, https=28443, airflow=28081, s3=29000, postgres=25433, redis=26380, logs=29010
+)
 
 
 @pytest.fixture(scope="session")
@@ -349,3 +401,62 @@ def native_env():
     finally:
         env.run("down")
         shutil.rmtree(home, ignore_errors=True)
+
+
+# The CloudWatch Logs server of the server tests (test_logs_server.py, test_shipper.py).
+LOGS_SERVER_PORT = 27800 + PORT_OFFSET
+
+
+class LogsServer:
+    """images/logs/serve.py as the native runtime starts it, on LOGS_SERVER_PORT, with its
+    state in `data`."""
+
+    def __init__(self, data: Path, log: Path, port: int = LOGS_SERVER_PORT):
+        from emulator.runtime import servers
+
+        self.port = port
+        launch = servers.logs(data, port)
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                launch.argv, env={**os.environ, **launch.env}, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.log = log
+        wait_until(self._answers, 60, f"the logs server on port {port}", interval=0.2)
+
+    def _answers(self) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self.proc.poll() is not None:
+            pytest.fail(f"serve.py exited with {self.proc.returncode}:\n{self.log.read_text()}")
+        try:
+            logs_client(self.port).describe_log_groups()
+        except (BotoCoreError, ClientError):
+            return False
+        return True
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(30)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[[], LogsServer]]:
+    """Start the logs server on tmp_path/data (again and again: the same folder each time)."""
+    from emulator.runtime import servers
+
+    if not (servers.servers_venv() / ".installed").exists():
+        unavailable("needs .venv-servers (make venv)")
+    started: list[LogsServer] = []
+
+    def start() -> LogsServer:
+        server = LogsServer(tmp_path / "data", tmp_path / "serve.log")
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            if server.proc.poll() is None:
+                server.proc.kill()
+                server.proc.wait(30)

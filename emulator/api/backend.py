@@ -19,6 +19,7 @@ from emulator.api.errors import (
     ValidationException,
 )
 from emulator.artifacts import pinning, staging
+from emulator.cloudwatch import log_types
 from emulator.environment import spec as spec_module
 from emulator.environment.spec import EnvironmentSpec
 from emulator.environment.store import EnvironmentRecord, Store, TokenGrant
@@ -26,13 +27,6 @@ from emulator.s3 import objects
 
 TOKEN_TTL_S = 60
 LIST_MAX = 25
-LOG_GROUPS = {
-    "DagProcessingLogs": "DAGProcessing",
-    "SchedulerLogs": "Scheduler",
-    "WebserverLogs": "WebServer",
-    "WorkerLogs": "Worker",
-    "TaskLogs": "Task",
-}
 DESCRIBED = (
     "AirflowVersion",
     "DagS3Path",
@@ -101,16 +95,13 @@ class Backend:
         spec = record.spec
         env: dict[str, Any] = {k: spec[k] for k in DESCRIBED if spec.get(k) not in (None, "")}
         logging = {}
-        for module, group in LOG_GROUPS.items():
-            given = (spec.get("LoggingConfiguration") or {}).get(module) or {
-                "Enabled": False,
-                "LogLevel": "INFO",
-            }
-            logging[module] = {**given}
-            if given.get("Enabled"):
-                logging[module]["CloudWatchLogGroupArn"] = (
-                    f"arn:aws:logs:{self.region}:{self.account}:log-group:"
-                    f"airflow-{record.name}-{group}"
+        chosen = log_types.settings(spec.get("LoggingConfiguration"))
+        for log_type in log_types.LOG_TYPES:
+            setting = chosen[log_type.module]
+            logging[log_type.module] = {"Enabled": setting.enabled, "LogLevel": setting.level}
+            if setting.enabled:
+                logging[log_type.module]["CloudWatchLogGroupArn"] = log_types.group_arn(
+                    self.region, self.account, record.name, log_type
                 )
         env.update(
             Name=record.name,
@@ -234,7 +225,7 @@ class Backend:
             raise ValidationException(
                 "Upgrading Apache Airflow is not supported for 1.10.12 environments."
             )
-        new_spec = _validated({**record.spec, **changes, "Name": name})
+        new_spec = _validated({**updated(record.spec, changes), "Name": name})
         if new_spec["SourceBucketArn"] != record.spec["SourceBucketArn"]:
             self._check_bucket(new_spec)
         prepare = self._artifacts_for(record.spec, new_spec)
@@ -320,6 +311,18 @@ class Backend:
             raise ValidationException(f"Unable to read file {missing[0]}")
         s3, state_dir = self.s3, self.state_dir
         return lambda: staging.stage(s3, spec, state_dir)
+
+
+def updated(spec: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The definition after UpdateEnvironment's `changes`. A LoggingConfiguration module the
+    update leaves out keeps its setting (TaskLogs alone changes only the task logs)."""
+    merged = {**spec, **changes}
+    if changes.get("LoggingConfiguration") is not None:
+        merged["LoggingConfiguration"] = {
+            **(spec.get("LoggingConfiguration") or {}),
+            **changes["LoggingConfiguration"],
+        }
+    return merged
 
 
 def _validated(data: dict[str, Any]) -> dict[str, Any]:

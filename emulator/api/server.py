@@ -17,12 +17,15 @@ from typing import Any
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from emulator import log_shipping
 from emulator.airflow_side.cli_runner import Confinement, WarmRunner
 from emulator.api import body_limits
 from emulator.api.app import create_app
 from emulator.api.backend import Backend
 from emulator.api.monitor import components_healthy, start_monitor
 from emulator.api.tls import ensure_certificate
+from emulator.cloudwatch import groups
+from emulator.cloudwatch.client import client as logs_client
 from emulator.config import Settings
 from emulator.context import ServiceContext
 from emulator.environment import spec as spec_module
@@ -94,14 +97,27 @@ def serve(ctx: ServiceContext, config: Settings) -> None:
     store.ensure_schema()
     live = ctx.with_spec(current(store, ctx.spec)[1])
     confinement = Confinement(exchange=str(ctx.exchange_folder), user=cli_user())
-    runner = WarmRunner(live.airflow_env(), confinement=confinement)
+    # What the CLI endpoint's commands log (a task run by `test`, say) ships from here.
+    spool = log_shipping.spool_folder(ctx, "api")
+    shipper = log_shipping.start_shipper(ctx, spool)
+    shipper.want_groups(log_shipping.enabled_groups(live.spec))
+    runner = WarmRunner(live.airflow_env(log_spool=spool), confinement=confinement)
     # Import Airflow in the background: the API answers meanwhile, CLI calls wait for it.
     threading.Thread(target=runner.start, name="cli-warm-up", daemon=True).start()
 
     def on_spec_applied(spec: dict) -> None:
+        validated = spec_module.validate(spec)
+        # A log type just enabled has its group before the environment is AVAILABLE again.
+        try:
+            groups.ensure_groups(
+                logs_client(ctx.infra.logs_endpoint, ctx.infra.region),
+                log_shipping.enabled_groups(validated),
+            )
+        except Exception as exc:  # noqa: BLE001 - the shippers make them once it answers
+            LOG.warning("could not create the log groups now (%s); the shippers will", exc)
         # The CLI endpoint's Airflow gets the new configuration too.
         fresh = WarmRunner(
-            ctx.with_spec(spec_module.validate(spec)).airflow_env(), confinement=confinement
+            ctx.with_spec(validated).airflow_env(log_spool=spool), confinement=confinement
         )
         fresh.start()
         old, app.config["CLI_RUNNER"] = app.config["CLI_RUNNER"], fresh
@@ -151,3 +167,4 @@ def serve(ctx: ServiceContext, config: Settings) -> None:
         for server in servers:
             server.stop()
         app.config["CLI_RUNNER"].close()
+        shipper.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from emulator.cloudwatch import log_types
 from emulator.environment.classes import CLASSES
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class Infrastructure:
     s3_access_key: str
     s3_secret_key: str
     region: str = "us-east-1"
+    logs_endpoint: str = ""
+    account_id: str = "000000000000"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,20 @@ def worker_autoscale(spec: EnvironmentSpec) -> str:
     return f"{tasks_per_worker(spec)},1"
 
 
+# Where Airflow's logging configuration is: it sends what MWAA sends to CloudWatch Logs.
+LOGGING_CONFIG_CLASS = "emulator.airflow_side.cloudwatch_logging.LOGGING_CONFIG"
+
+
+def component_log_level(spec: EnvironmentSpec, service: str | None) -> str:
+    """The level a component's Airflow logs at: INFO, or lower when its log group wants more
+    (LoggingConfiguration's LogLevel); its group gets only what is at that LogLevel or above."""
+    log_type = log_types.COMPONENT_TYPES.get(service or "")
+    if log_type is None:
+        return log_types.DEFAULT_LEVEL
+    chosen = log_types.settings(spec.get("LoggingConfiguration"))
+    return log_types.process_level(chosen[log_type.module])
+
+
 def _variable(key: str) -> str:
     section, name = key.split(".", 1)
     return f"AIRFLOW__{section.upper()}__{name.upper()}"
@@ -98,12 +115,19 @@ def airflow_environment(
     infra: Infrastructure,
     paths: Paths,
     timing: str = "fast",
+    service: str | None = None,
+    log_spool: str | None = None,
 ) -> dict[str, str]:
-    """The process environment an Airflow component of this environment runs with."""
+    """The process environment an Airflow component of this environment runs with.
+
+    `service` is the component (scheduler, worker, webserver; None for others) and
+    `log_spool` the folder its log lines wait in for the service's CloudWatch shipper.
+    """
     if timing not in TIMINGS:
         raise ValueError(f"MWAA_LOCAL_TIMING must be one of {', '.join(TIMINGS)} (got {timing!r})")
     options: dict[str, str] = {**MWAA_DEFAULTS, **TIMINGS[timing]}
     options["celery.worker_concurrency"] = str(tasks_per_worker(spec))
+    options["core.logging_level"] = component_log_level(spec, service)
     options.update(spec.config_options)
     options.update(
         {
@@ -116,8 +140,11 @@ def airflow_environment(
             "core.dags_folder": paths.dags_folder,
             "core.plugins_folder": paths.plugins_folder,
             "webserver.enable_proxy_fix": "True",
+            "core.logging_config_class": LOGGING_CONFIG_CLASS,
         }
     )
+    if log_spool:
+        options["mwaa_local.log_spool_dir"] = log_spool
     env = {_variable(key): value for key, value in options.items()}
     env.update(
         {
@@ -134,5 +161,15 @@ def airflow_environment(
             "AWS_ACCESS_KEY_ID": infra.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": infra.s3_secret_key,
         }
+    )
+    if infra.logs_endpoint:
+        # boto3 reads the first (the service's id is "CloudWatch Logs"); scripts often guess
+        # the second.
+        env["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"] = infra.logs_endpoint
+        env["AWS_ENDPOINT_URL_LOGS"] = infra.logs_endpoint
+    env.update(
+        log_types.process_variables(
+            spec.name, infra.region, infra.account_id, spec.get("LoggingConfiguration")
+        )
     )
     return env

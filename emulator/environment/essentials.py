@@ -16,4 +16,7 @@ ESSENTIALS = {
     # The API in front of the web server sets X-Forwarded-*; without this Airflow's redirects
     # would lose the browser's scheme and port (https://localhost:8443 -> http://...).
     "webserver.enable_proxy_fix": "the web server's proxy settings",
+    # Logging goes to CloudWatch Logs as LoggingConfiguration says, as on MWAA.
+    "core.logging_config_class": "the logging configuration (LoggingConfiguration)",
+    "mwaa_local.log_spool_dir": "the folder log lines wait in for CloudWatch Logs",
 }

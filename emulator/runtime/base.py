@@ -55,6 +55,7 @@ class EnvironmentStatus:
             "ApiEndpoint": f"http://127.0.0.1:{ports.web}",
             "WebServerHostname": f"localhost:{ports.https}",
             "S3Endpoint": f"http://127.0.0.1:{ports.s3}",
+            "LogsEndpoint": f"http://127.0.0.1:{ports.logs}",
             "Components": [asdict(c) for c in self.components],
             "Workers": self.workers,
         }
@@ -84,6 +85,10 @@ class Runtime(Protocol):
     def status(self) -> EnvironmentStatus: ...
 
     def logs(self, component: str | None, follow: bool) -> int: ...
+
+    def log_instance(self, component: str) -> str:
+        """The instance name a component's log streams carry (`worker-2` -> its host's name
+        in Docker)."""
 
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an Airflow CLI command against the environment (as `airflow ARGS`)."""

@@ -27,7 +27,7 @@ from emulator.config import Settings, settings
 from emulator.environment import database
 from emulator.environment import spec as spec_module
 from emulator.environment.secrets import STATE_FILE, Secrets
-from emulator.errors import HistoryError, UpError
+from emulator.errors import HistoryError, UpError, UsageError
 from emulator.runtime import images, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
@@ -122,6 +122,7 @@ class _Container:
     # wants to know that the last one failed (or timed out).
     last_probe_ok: bool = True
     finished_at: str = ""  # when it last exited ("0001-01-01..." when it never did)
+    hostname: str = ""  # what its log streams carry
 
     @property
     def healthy(self) -> bool:
@@ -157,6 +158,7 @@ class _Container:
             # A probe that timed out has ExitCode -1 ("Health check exceeded timeout").
             last_probe_ok=not log or log[-1].get("ExitCode") == 0,
             finished_at=state.get("FinishedAt") or "",
+            hostname=attrs["Config"].get("Hostname") or "",
         )
 
     @property
@@ -314,6 +316,7 @@ class DockerRuntime:
         chosen["MWAA_LOCAL_AIRFLOW_IMAGE"] = images.ensure_airflow_image(
             progress, allow_pull=not offline
         )
+        chosen["MWAA_LOCAL_LOGS_IMAGE"] = images.ensure_logs_image(progress, allow_pull=not offline)
         self._remember_images(chosen)
 
     def _wait_available(self, process: subprocess.Popen, workers: int, progress: Progress) -> None:
@@ -505,6 +508,13 @@ class DockerRuntime:
             # Compose shows a service's replicas together: worker-2 means the worker service.
             args.append(re.sub(r"-\d+$", "", component))
         return subprocess.run(self._compose_argv(*args), env=self._env()).returncode
+
+    def log_instance(self, component: str) -> str:
+        service, _, number = component.rpartition("-")
+        for container in self._containers():
+            if container.service == service and str(container.number) == number:
+                return container.hostname
+        raise UsageError(f"no container for {component}; `mwaa-local status` lists them")
 
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess:
         argv = self._compose_argv("exec", "-T", "scheduler", "mwaa-local", "run", "airflow", *args)

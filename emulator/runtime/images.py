@@ -5,7 +5,8 @@
 - Wheelhouses are built on the host (`pip wheel --no-deps` from the lock files), because the
   package index is not reachable from inside containers on air-gapped hosts; the Dockerfiles
   install from them with `pip install --no-index`.
-- The Airflow image (images/airflow/Dockerfile) and three offline stand-ins for the
+- The Airflow image (images/airflow/Dockerfile), the CloudWatch Logs server (images/logs,
+  moto's logs backend: no upstream image serves it) and three offline stand-ins for the
   infrastructure images (images/offline/: PostgreSQL, Redis, and moto for MinIO) are built
   with `docker build`. Each image carries a label with a digest of its inputs, so an
   unchanged image is not rebuilt.
@@ -471,6 +472,33 @@ def ensure_airflow_image(progress: Progress, allow_pull: bool = True, force: boo
     return tag
 
 
+def logs_image() -> str:
+    settings().require("logs_image")
+    return str(settings().logs_image)
+
+
+def ensure_logs_image(progress: Progress, allow_pull: bool = True, force: bool = False) -> str:
+    """The CloudWatch Logs server's image (moto from the offline wheelhouse, images/logs),
+    built when missing or out of date."""
+    root = project_dir()
+    ensure_base_image(progress, allow_pull=allow_pull)
+    build_offline_wheelhouse(progress)
+    tag = logs_image()
+    _ensure_image(
+        tag,
+        root / "images" / "logs" / "Dockerfile",
+        root / "images",
+        [
+            root / "images" / "logs",
+            root / "images" / ".dockerignore",
+            offline_wheelhouse() / ".stamp",
+        ],
+        progress,
+        force=force,
+    )
+    return tag
+
+
 def ensure_standin(
     standin: Standin, progress: Progress, allow_pull: bool = True, force: bool = False
 ) -> str:
@@ -523,12 +551,13 @@ def infrastructure_images(
 
 def build_offline(progress: Progress) -> dict[str, str]:
     """Everything the Docker runtime needs on a host with no registry: the base image, both
-    wheelhouses, the three stand-ins and the Airflow image. Returns the variables that point
-    docker-compose.yml at the stand-ins."""
+    wheelhouses, the three stand-ins, the CloudWatch Logs server and the Airflow image.
+    Returns the variables that point docker-compose.yml at the stand-ins."""
     started = time.monotonic()
     ensure_base_image(progress, allow_pull=False)
     for standin in STANDINS:
         ensure_standin(standin, progress, allow_pull=False)
+    ensure_logs_image(progress, allow_pull=False)
     ensure_airflow_image(progress, allow_pull=False)
     progress(f"offline images ready in {time.monotonic() - started:.0f} s")
     return standin_overrides()

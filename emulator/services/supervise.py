@@ -6,6 +6,10 @@ UpdateEnvironment stores a new definition with a higher generation; each service
 reports the generation it runs. This works the same in Docker and natively: nobody outside
 needs to know where the processes are.
 
+The Airflow process's output passes through this process (to its own output, unchanged) and,
+at LoggingConfiguration's level, into the component's CloudWatch log group; a shipper thread
+here sends that and what the Airflow processes below wrote to the spool (log_shipping.py).
+
 When the Airflow process dies, this process ends too, with its exit status, so that what
 supervises it (Compose's restart policy, or supervisord natively) starts the service again.
 Before that it kills what the dead process left behind: as a child subreaper it inherits the
@@ -23,10 +27,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import psutil
 
+from emulator import log_shipping
+from emulator.cloudwatch.component import tee
+from emulator.cloudwatch.spool import SpoolWriter
 from emulator.config import settings
 from emulator.context import ServiceContext
 from emulator.environment.definition import current
@@ -34,6 +42,8 @@ from emulator.environment.store import Store
 
 LOG = logging.getLogger(__name__)
 POLL_S = 2.0
+# After the Airflow process ended: how long its last lines may take to reach CloudWatch.
+DRAIN_S = 5.0
 # Linux prctl options.
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -95,13 +105,25 @@ def supervise(
 
     signal.signal(signal.SIGTERM, _forward)
     signal.signal(signal.SIGINT, _forward)
+    spool = log_shipping.spool_folder(ctx, service)
+    shipper = log_shipping.start_shipper(ctx, spool)
+    writer = SpoolWriter(spool)
+    redact = log_shipping.redactor(ctx)
     code = 0
     while not stopping.is_set():
         generation, spec = current(store, ctx.spec)
         live = ctx.with_spec(spec)
+        shipper.want_groups(log_shipping.enabled_groups(spec))
+        output = log_shipping.component_output(ctx, spec, service, writer, time.time(), redact)
         child = subprocess.Popen(
-            command(live), env=live.airflow_env(service), preexec_fn=_die_with_parent
+            command(live),
+            env=live.airflow_env(service, spool),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
+        assert child.stdout is not None
+        teeing = tee(child.stdout, sys.stdout.buffer, output)
         store.report_component(me, ctx.spec.name, generation)
         changed = False
         while child.poll() is None and not stopping.wait(POLL_S):
@@ -129,8 +151,12 @@ def supervise(
         leftovers = kill_descendants()
         if leftovers:
             LOG.warning("%s left %d process(es) behind; stopped them", service, len(leftovers))
+        # The pipe closes once the last of the tree is gone; its last lines are in the spool.
+        teeing.join(10)
         if not changed:
             if not stopping.is_set():
                 LOG.error("%s exited with status %s; its supervisor restarts it", service, code)
             break
+    writer.close()
+    shipper.stop(DRAIN_S)
     return code

@@ -24,7 +24,9 @@ from tests.conftest import (
 pytestmark = pytest.mark.native
 
 # Ports of its own (not the native tier's, the Docker tier's nor the benches').
-PORTS = ports(web=21080, https=21443, airflow=21081, s3=21900, postgres=21433, redis=21380)
+PORTS = ports(
+    web=21080, https=21443, airflow=21081, s3=21900, postgres=21433, redis=21380, logs=21910
+)
 IDLE_WINDOW_S = 20
 BURST = "autoscale_burst"
 LONG = "autoscale_long"

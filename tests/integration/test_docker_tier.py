@@ -35,7 +35,9 @@ from tests.integration.ui_checks import UIChecks, UITarget
 pytestmark = pytest.mark.docker
 
 # Not the defaults, nor the native tier's: a developer's own environment keeps running.
-PORTS = ports(web=18080, https=18443, airflow=18081, s3=19000, postgres=25432, redis=26379)
+PORTS = ports(
+    web=18080, https=18443, airflow=18081, s3=19000, postgres=25432, redis=26379, logs=19010
+)
 COMPOSE_PROJECT = f"mwaa-local-dockertest{PORT_OFFSET or ''}"
 DAG = "example_bash_python"
 RUN_TIMEOUT_S = 180
@@ -82,6 +84,7 @@ def tier(request: pytest.FixtureRequest):
         "MWAA_LOCAL_S3_PORT": str(PORTS["s3"]),
         "MWAA_LOCAL_POSTGRES_PORT": str(PORTS["postgres"]),
         "MWAA_LOCAL_REDIS_PORT": str(PORTS["redis"]),
+        "MWAA_LOCAL_LOGS_PORT": str(PORTS["logs"]),
         "MWAA_LOCAL_SCALE_IN_IDLE_S": str(IDLE_WINDOW_S),
     }
     try:

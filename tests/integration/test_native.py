@@ -28,7 +28,9 @@ from tests.conftest import (
 pytestmark = pytest.mark.native
 
 PORTS = NATIVE_PORTS
-OTHER_PORTS = ports(web=22080, https=22443, airflow=22081, s3=22900, postgres=22433, redis=22380)
+OTHER_PORTS = ports(
+    web=22080, https=22443, airflow=22081, s3=22900, postgres=22433, redis=22380, logs=22910
+)
 DAG = "example_bash_python"
 
 

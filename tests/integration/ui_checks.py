@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 import boto3
@@ -18,7 +19,7 @@ import pytest
 from botocore.config import Config
 
 from tests.browser import Browser
-from tests.conftest import PROJECT, Env, s3_client
+from tests.conftest import PROJECT, Env, logs_client, run_dag_to_success, s3_client
 
 NAME = "mwaa-local"
 BUCKET = "airflow-mwaa-local"
@@ -223,6 +224,51 @@ class UIChecks:
         assert sorted(n[0] for n in nodes) == ["first", "second"], nodes
         assert all(width > 0 and height > 0 for _name, width, height in nodes), nodes
         assert browser.count("svg g.edgePath") == 1
+
+    def test_the_task_log_view_shows_the_lines_from_cloudwatch(
+        self, target: UITarget, browser: Browser
+    ) -> None:
+        """As on MWAA, the log view of a finished task reads its stream in the Task group: a
+        line put there afterwards, which the task never printed, shows up too."""
+        dag_id = target.dag("tasklog")
+        run_id = run_dag_to_success(target.env, dag_id)
+        row = next(line for line in target.runs(dag_id) if run_id in line)
+        when = row.split("|")[3].strip()
+        stream = f"{dag_id}/second/{when.replace(':', '_')}/1.log"
+        logs = logs_client(target.ports["logs"])
+
+        def lines() -> str:
+            try:
+                events = logs.get_log_events(
+                    logGroupName=f"airflow-{NAME}-Task", logStreamName=stream, startFromHead=True
+                )["events"]
+            except logs.exceptions.ResourceNotFoundException:
+                return ""
+            return "\n".join(e["message"] for e in events)
+
+        browser.wait(lambda: "Task exited" in lines(), 60, f"{stream} in CloudWatch Logs")
+        injected = f"a line put into CloudWatch Logs by the test for {dag_id}"
+        logs.put_log_events(
+            logGroupName=f"airflow-{NAME}-Task",
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": injected}],
+        )
+        sign_in(browser, target)
+        query = f"dag_id={dag_id}&task_id=second&execution_date={urllib.parse.quote(when)}"
+        problems = browser.visit(f"{target.https}/log?{query}", ready="#try-1")
+
+        def shown() -> str:
+            text = browser.driver.find_element("id", "try-1").text
+            return text if injected in text else ""
+
+        text = str(browser.wait(shown, 60, "the task's lines in the log view"))
+        assert "Reading remote log from CloudWatch Logs" in text, text
+        assert f"log stream {stream}" in text, text
+        assert "INFO - second" in text, text  # what the task printed
+        assert "Marking task as SUCCESS" in text, text
+        browser.wait(lambda: not browser.visible("#loading-1"), 30, "the end of the log")
+        problems += browser.take_problems()
+        assert problems == [], "\n".join(map(str, problems))
 
     def test_a_viewer_cannot_trigger(self, target: UITarget, browser: Browser) -> None:
         dag_id = target.dag("viewer")

@@ -84,3 +84,68 @@ def test_workers_autoscale_from_one_pool_process_up_to_the_class() -> None:
         }
     )
     assert worker_autoscale(tuned) == "4,2"
+
+
+LOGGING = {
+    "SchedulerLogs": {"Enabled": True, "LogLevel": "DEBUG"},
+    "WorkerLogs": {"Enabled": True, "LogLevel": "WARNING"},
+    "TaskLogs": {"Enabled": False, "LogLevel": "INFO"},
+}
+
+
+def _with_logs(service: str | None = None, spool: str | None = None, **fields: object) -> dict:
+    data = {"Name": "env", "SourceBucketArn": "arn:aws:s3:::airflow-env", **fields}
+    infra = Infrastructure(
+        INFRA.db_url,
+        INFRA.broker_url,
+        INFRA.s3_endpoint,
+        "ak",
+        "sk",
+        "eu-west-1",
+        logs_endpoint="http://logs:9000",
+        account_id="123456789012",
+    )
+    return airflow_environment(
+        spec.validate(data), SECRETS, infra, PATHS, service=service, log_spool=spool
+    )
+
+
+def test_every_process_logs_through_mwaas_cloudwatch_configuration() -> None:
+    env = _with_logs(LoggingConfiguration=LOGGING)
+    assert env["AIRFLOW__CORE__LOGGING_CONFIG_CLASS"] == (
+        "emulator.airflow_side.cloudwatch_logging.LOGGING_CONFIG"
+    )
+    # boto3 in tasks, and the UI's task log view, reach the environment's CloudWatch Logs.
+    assert env["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"] == "http://logs:9000"
+    assert env["AWS_ENDPOINT_URL_LOGS"] == "http://logs:9000"
+    assert env["MWAA__LOGGING__AIRFLOW_TASK_LOGS_ENABLED"] == "false"
+    assert env["MWAA__LOGGING__AIRFLOW_WORKER_LOG_LEVEL"] == "WARNING"
+    assert env["MWAA__LOGGING__AIRFLOW_SCHEDULER_LOG_GROUP_ARN"] == (
+        "arn:aws:logs:eu-west-1:123456789012:log-group:airflow-env-Scheduler"
+    )
+    assert "AIRFLOW__MWAA_LOCAL__LOG_SPOOL_DIR" not in env
+    assert _with_logs(spool="/spool")["AIRFLOW__MWAA_LOCAL__LOG_SPOOL_DIR"] == "/spool"
+
+
+def test_a_component_logs_at_info_or_lower_as_its_group_asks() -> None:
+    def level(service: str | None) -> str:
+        return _with_logs(service, LoggingConfiguration=LOGGING)["AIRFLOW__CORE__LOGGING_LEVEL"]
+
+    assert level("scheduler") == "DEBUG"
+    assert level("worker") == "INFO"  # WARNING for the group, INFO for its own output
+    assert level("webserver") == "INFO"  # WebserverLogs left out: disabled
+    assert level(None) == "INFO"
+    options = {"core.logging_level": "ERROR"}
+    env = _with_logs("scheduler", LoggingConfiguration=LOGGING, AirflowConfigurationOptions=options)
+    assert env["AIRFLOW__CORE__LOGGING_LEVEL"] == "ERROR"  # the user's own choice wins
+
+
+def test_the_logging_configuration_cannot_be_overridden() -> None:
+    for key in ("core.logging_config_class", "mwaa_local.log_spool_dir"):
+        data = {
+            "Name": "env",
+            "SourceBucketArn": "arn:aws:s3:::airflow-env",
+            "AirflowConfigurationOptions": {key: "x"},
+        }
+        with pytest.raises(spec.SpecError, match="cannot be overridden"):
+            spec.validate(data)

@@ -61,6 +61,7 @@ def test_compose_ports_come_from_env_file() -> None:
         "MWAA_LOCAL_S3_PORT",
         "MWAA_LOCAL_POSTGRES_PORT",
         "MWAA_LOCAL_REDIS_PORT",
+        "MWAA_LOCAL_LOGS_PORT",
     ):
         assert f"${{{var}}}" in text
         assert f"{var}=" in env
