@@ -206,11 +206,21 @@ def _cmd_health(args: argparse.Namespace) -> int:
 def _cmd_test_requirements(args: argparse.Namespace) -> int:
     from emulator.artifacts import requirements
 
+    from emulator import project as project_files
+
     project = settings().project_dir
-    file = project / args.file  # an absolute --file stays as it is
+    found = project_files.requirements_file(project)
+    if args.file:
+        file = project / args.file  # an absolute --file stays as it is
+    elif found is None:
+        raise UsageError(
+            f"{project} has no {' or '.join(project_files.REQUIREMENTS)}; name one with --file"
+        )
+    else:
+        file = found
     if not file.is_file():
         raise UsageError(f"{file}: no such file")
-    plugins = project / "plugins"
+    plugins = project_files.plugins_dir(project)
     with tempfile.TemporaryDirectory(prefix="mwaa-local-test-requirements-") as scratch:
         _progress(
             f"installing {file} into a throwaway environment with the platform's constraints"
@@ -372,8 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test_requirements.add_argument(
         "--file",
-        default="requirements/requirements.txt",
-        help="the file to test, relative to the project folder (default: %(default)s)",
+        help="the file to test, relative to the project folder (default: requirements.txt, "
+        "else requirements/requirements.txt)",
     )
     test_requirements.set_defaults(func=_cmd_test_requirements)
     return parser

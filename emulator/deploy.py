@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from emulator import project as project_files
 from emulator import waiting
 from emulator.artifacts.plugins_zip import deterministic_zip, walk
 from emulator.config import Settings
@@ -178,8 +179,8 @@ def deploy(
     poll_s: float = 5,
     say: Callable[[str], None] | None = None,
 ) -> DeployResult:
-    """Upload `project`'s dags/, plugins/ (as plugins.zip) and requirements/requirements.txt
-    to the environment's bucket, then UpdateEnvironment with the object versions that changed.
+    """Upload `project`'s dags/, plugins/ (as plugins.zip) and requirements.txt (or
+    requirements/requirements.txt) to the environment's bucket, then UpdateEnvironment with the object versions that changed.
 
     `say` hears each change as it happens. Raises DeployError or botocore's errors when a step
     fails; nothing is deleted unless the DAG listing was complete.
@@ -188,14 +189,14 @@ def deploy(
     result = DeployResult()
     bucket = environment.bucket
 
-    dags = project / "dags"
+    dags = project_files.dags_dir(project)
     if dags.is_dir():
         result.changes += sync_dags(s3, bucket, environment["DagS3Path"], dags, tell)
     else:
         tell(f"no {dags}: the DAGs in the bucket are left as they are")
 
     wanted: dict[str, tuple[str, str]] = {}
-    plugins = project / "plugins"
+    plugins = project_files.plugins_dir(project)
     if plugins.is_dir() and walk(plugins)[1]:
         key = environment.get("PluginsS3Path") or DEFAULT_PLUGINS_PATH
         version, mark = put_if_changed(s3, bucket, key, deterministic_zip(plugins))
@@ -203,8 +204,8 @@ def deploy(
         if mark:
             result.changes.append(f"{mark} {key} (version {version})")
             tell(result.changes[-1])
-    requirements = project / "requirements" / "requirements.txt"
-    if requirements.is_file():
+    requirements = project_files.requirements_file(project)
+    if requirements is not None:
         key = environment.get("RequirementsS3Path") or DEFAULT_REQUIREMENTS_PATH
         version, mark = put_if_changed(s3, bucket, key, requirements.read_bytes())
         wanted["Requirements"] = (key, version)

