@@ -254,6 +254,23 @@ def _cmd_test_requirements(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_check_dags(args: argparse.Namespace) -> int:
+    from emulator.check_dags import check, report
+
+    config = settings()
+    path = Path(args.path) if args.path else config.project_dir
+    found = check.check(
+        path,
+        config.state_root / "check-dags",
+        progress=None if args.json else _progress,
+    )
+    if args.json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        print(report.render(found))
+    return 0 if found.ok else 1
+
+
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -375,6 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-update", action="store_true", help="upload only; do not call UpdateEnvironment"
     )
     deploy.set_defaults(func=_cmd_deploy)
+
+    check_dags = sub.add_parser(
+        "check-dags",
+        help="parse every DAG file as the environment would (its Airflow, plugins, "
+        "requirements, safe mode and .airflowignore) with no environment running; exit 1 on "
+        "import errors, duplicate DAG ids, cycles or tasks without an owner",
+    )
+    check_dags.add_argument(
+        "path", nargs="?", help="a project folder (with dags/) or a DAGs folder (default: the project)"
+    )
+    check_dags.add_argument("--json", action="store_true", help="the same report, for machines")
+    check_dags.set_defaults(func=_cmd_check_dags)
 
     test_requirements = sub.add_parser(
         "test-requirements",
