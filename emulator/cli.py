@@ -204,9 +204,8 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 
 def _cmd_test_requirements(args: argparse.Namespace) -> int:
-    from emulator.artifacts import requirements
-
     from emulator import project as project_files
+    from emulator.artifacts import requirements
 
     project = settings().project_dir
     found = project_files.requirements_file(project)
@@ -400,7 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
         "import errors, duplicate DAG ids, cycles or tasks without an owner",
     )
     check_dags.add_argument(
-        "path", nargs="?", help="a project folder (with dags/) or a DAGs folder (default: the project)"
+        "path",
+        nargs="?",
+        help="a project folder (with dags/) or a DAGs folder (default: the project)",
     )
     check_dags.add_argument("--json", action="store_true", help="the same report, for machines")
     check_dags.set_defaults(func=_cmd_check_dags)

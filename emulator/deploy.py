@@ -180,7 +180,8 @@ def deploy(
     say: Callable[[str], None] | None = None,
 ) -> DeployResult:
     """Upload `project`'s dags/, plugins/ (as plugins.zip) and requirements.txt (or
-    requirements/requirements.txt) to the environment's bucket, then UpdateEnvironment with the object versions that changed.
+    requirements/requirements.txt) to the environment's bucket, then UpdateEnvironment with
+    the object versions that changed.
 
     `say` hears each change as it happens. Raises DeployError or botocore's errors when a step
     fails; nothing is deleted unless the DAG listing was complete.

@@ -235,9 +235,7 @@ def run_parser(env: dict[str, str], home: Path, files_hint: int, import_timeout:
     return json.loads(output.read_text())
 
 
-def check(
-    path: Path, cache: Path, progress: Progress | None = None
-) -> report_module.Report:
+def check(path: Path, cache: Path, progress: Progress | None = None) -> report_module.Report:
     """Parse the DAGs of `path` (a project or a DAGs folder) as the environment would.
 
     `cache` keeps requirements installs between runs. Raises CheckError when the check cannot

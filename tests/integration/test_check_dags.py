@@ -94,7 +94,10 @@ def home(tmp_path: Path) -> Path:
 
 
 def test_a_good_project_passes(tmp_path: Path, home: Path) -> None:
-    project = write(tmp_path / "good", {"dags/good.py": GOOD, "dags/nested/also.py": GOOD.replace('"good"', '"also"')})
+    project = write(
+        tmp_path / "good",
+        {"dags/good.py": GOOD, "dags/nested/also.py": GOOD.replace('"good"', '"also"')},
+    )
     result = check_dags(project, ".", home=home)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 DAG files in dags (Airflow 1.10.12, safe mode on)" in result.stdout

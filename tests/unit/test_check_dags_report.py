@@ -67,7 +67,9 @@ def test_a_dag_id_in_two_files_is_a_duplicate() -> None:
 
 def test_owners_left_at_the_placeholder_are_reported_per_dag() -> None:
     report = _build(
-        _parsed(_file("/p/dags/a.py", _dag("d", set="ops", unset="airflow", blank=" ", up="Airflow")))
+        _parsed(
+            _file("/p/dags/a.py", _dag("d", set="ops", unset="airflow", blank=" ", up="Airflow"))
+        )
     )
     [problem] = report.problems
     assert problem.kind == "task_without_owner"
@@ -115,7 +117,9 @@ def test_the_text_report_lists_problems_by_file_and_line_and_says_what_next() ->
         {"kind": "import", "path": "/p/dags/z.py", "line": 9, "message": "NameError: x"},
         {"kind": "import", "path": "/p/dags/a.py", "line": 2, "message": "ImportError: y"},
     ]
-    report = _build(_parsed(_file("/p/dags/z.py", errors=errors[:1]), _file("/p/dags/a.py", errors=errors[1:])))
+    report = _build(
+        _parsed(_file("/p/dags/z.py", errors=errors[:1]), _file("/p/dags/a.py", errors=errors[1:]))
+    )
     lines = render(report).splitlines()
     assert lines[-3:] == [
         "dags/z.py:9: import error: NameError: x",
