@@ -17,6 +17,7 @@ from pathlib import Path
 
 from emulator.config import settings
 from emulator.errors import MwaaLocalError, UsageError
+from emulator.runtime.base import UP_TIMEOUT_S
 
 
 def _progress(message: str) -> None:
@@ -31,7 +32,7 @@ def _environment():  # -> EnvironmentSpec
 
 def _cmd_up(args: argparse.Namespace) -> int:
     from emulator.environment import spec
-    from emulator.runtime import select
+    from emulator.runtime import select, up_lock
 
     config = settings()
     try:
@@ -42,25 +43,63 @@ def _cmd_up(args: argparse.Namespace) -> int:
             "mwaa-local: nothing was started; fix the file and run `make up` again", file=sys.stderr
         )
         return 2
-    ports = config.ports
     previous = select.remembered()
     name, why = select.choose(args.runtime)
     if previous and previous != name and select.get(previous).status().status == "AVAILABLE":
         raise UsageError(
             f"the environment is running on the {previous} runtime; run `make down` first"
         )
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds (got {args.timeout:g})")
     _progress(f"runtime: {name} ({why})")
     runtime = select.get(name)
     select.remember(name)
     started = time.monotonic()
-    runtime.up(_progress)
+    with up_lock.held(config.state_root):
+        runtime.up(_progress, args.timeout)
     _progress(
         f"environment {environment.name} is AVAILABLE after {time.monotonic() - started:.1f} s"
     )
+    _addresses(environment)
+    return 0
+
+
+def _addresses(environment) -> None:  # environment: EnvironmentSpec
+    ports = settings().ports
     _progress(f"  Airflow UI:        https://localhost:{ports.https}  (`mwaa-local login --open`)")
     _progress(f"  WebServerHostname: localhost:{ports.https}  (self-signed certificate)")
     _progress(f"  MWAA API:          http://127.0.0.1:{ports.web}  (and the UI over plain HTTP)")
     _progress(f"  S3 endpoint:       http://127.0.0.1:{ports.s3}  (bucket {environment.bucket})")
+
+
+def _cmd_wait(args: argparse.Namespace) -> int:
+    from emulator import client
+    from emulator.runtime import readiness, select, up_lock
+
+    config = settings()
+    environment = _environment()
+
+    def api_status() -> tuple[str | None, str | None]:
+        try:
+            found = client.mwaa(config).get_environment(Name=environment.name)["Environment"]
+        except Exception:  # noqa: BLE001 - not answering yet is a reason to wait, not fail
+            return None, None
+        error = (found.get("LastUpdate") or {}).get("Error") or {}
+        return found["Status"], error.get("ErrorMessage")
+
+    started = time.monotonic()
+    status, error = readiness.wait_available(
+        select.current(config),
+        args.timeout,
+        _progress,
+        api_status,
+        starting=lambda: up_lock.busy(config.state_root),
+    )
+    took = time.monotonic() - started
+    _progress(f"environment {environment.name} is {status} after {took:.1f} s")
+    if error:
+        _progress(f"  the last update failed: {error}; it runs on what it had before")
+    _addresses(environment)
     return 0
 
 
@@ -321,7 +360,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the environment and wait until it is AVAILABLE")
     up.add_argument("--runtime", default="auto", help="auto (default), docker or native")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=UP_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up after this long, naming what is not ready with its last log lines "
+        "(default %(default)g; in Docker counted once the images are built)",
+    )
     up.set_defaults(func=_cmd_up)
+
+    wait = sub.add_parser(
+        "wait",
+        help="wait until the running environment is AVAILABLE (after a restart, an update, "
+        "`docker compose up -d`); exit 1 naming a failing component with its last log lines",
+    )
+    wait.add_argument(
+        "--timeout",
+        type=float,
+        default=UP_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up after this long (default %(default)g)",
+    )
+    wait.set_defaults(func=_cmd_wait)
 
     sub.add_parser("down", help="stop everything, keeping the state").set_defaults(func=_cmd_down)
 

@@ -349,3 +349,20 @@ def native_env():
     finally:
         env.run("down")
         shutil.rmtree(home, ignore_errors=True)
+
+
+SPARE_PORTS = ports(web=14080, https=14443, airflow=14081, s3=14900, postgres=14433, redis=14380)
+
+
+@pytest.fixture(scope="session")
+def spare_env():
+    """A second native environment, not started: for tests that start, stop or break one of
+    their own (each leaves it stopped). Its state folder lives for the session, so a later
+    start is a restart."""
+    home = make_state_dir("mwaa-local-spare-")
+    env = Env(home, SPARE_PORTS)
+    try:
+        yield env
+    finally:
+        env.run("down")
+        shutil.rmtree(home, ignore_errors=True)

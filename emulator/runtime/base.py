@@ -65,8 +65,10 @@ def overall_status(components: list[ComponentHealth], created: bool) -> str:
 class Runtime(Protocol):
     name: str
 
-    def up(self, progress: Progress) -> None:
-        """Start everything; return once the environment is AVAILABLE, else raise UpError."""
+    def up(self, progress: Progress, timeout: float = UP_TIMEOUT_S) -> None:
+        """Start everything; return once the environment is AVAILABLE, else raise UpError
+        (at once for a component that keeps crashing, or after `timeout` seconds) naming
+        what is not ready, with its last log lines."""
 
     def down(self, progress: Progress) -> None:
         """Stop everything this runtime started, keeping the state."""
@@ -77,6 +79,9 @@ class Runtime(Protocol):
     def status(self) -> EnvironmentStatus: ...
 
     def logs(self, component: str | None, follow: bool) -> int: ...
+
+    def log_tail(self, component: str, lines: int = 15) -> list[str]:
+        """The last lines of one component's log ([] when it has none)."""
 
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an Airflow CLI command against the environment (as `airflow ARGS`)."""
