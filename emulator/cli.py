@@ -198,7 +198,11 @@ def _cmd_login(args: argparse.Namespace) -> int:
 def _cmd_env(args: argparse.Namespace) -> int:
     from emulator import client
 
-    for key, value in client.exports(settings()).items():
+    exports = client.exports(settings())
+    if args.json:
+        print(json.dumps(exports, indent=2))
+        return 0
+    for key, value in exports.items():
         print(f"export {key}={value}")
     return 0
 
@@ -313,6 +317,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from emulator import deploy
+    from emulator import project as project_files
     from emulator.environment import spec
 
     config = settings()
@@ -321,7 +326,9 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     except spec.SpecError as exc:
         raise UsageError(f"{config.environment_path.name}: {exc}") from None
     s3, mwaa = deploy.clients(config)
-    project = config.project_dir
+    project = Path(args.path).resolve() if args.path else config.project_dir
+    if not project.is_dir():
+        raise UsageError(f"{project}: no such folder")
     _progress(f"deploying {project} to s3://{environment.bucket} ({environment.name})")
     try:
         result = deploy.deploy(
@@ -351,6 +358,13 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         return 1
     if result.status:
         _progress(f"environment {environment.name} is {result.status}")
+    if args.wait and project_files.dags_dir(project).is_dir():
+        from emulator.runtime import select
+        from emulator.watcher.dag_sync import MANIFEST
+
+        runtime = select.current(config)
+        count = deploy.wait_for_dag_sync(s3, environment, lambda: runtime.read_state(MANIFEST))
+        _progress(f"the environment's DAGs folder holds the bucket's {count} files")
     return 0
 
 
@@ -426,9 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--http", action="store_true", help="the plain http://127.0.0.1 URL instead")
     login.set_defaults(func=_cmd_login)
 
-    sub.add_parser("env", help="exports that point boto3 and the AWS CLI here").set_defaults(
-        func=_cmd_env
-    )
+    env = sub.add_parser("env", help="exports that point boto3 and the AWS CLI here")
+    env.add_argument("--json", action="store_true", help="as one JSON object")
+    env.set_defaults(func=_cmd_env)
 
     run = sub.add_parser("run", help="run one service in the foreground (used by both runtimes)")
     run.add_argument(
@@ -442,11 +456,17 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(func=_cmd_health)
     deploy = sub.add_parser(
         "deploy",
-        help="upload dags/, plugins/ (as plugins.zip) and requirements/requirements.txt to the "
-        "bucket, then update the environment if plugins or requirements changed",
+        help="upload dags/, plugins/ (as plugins.zip) and requirements.txt to the bucket, then "
+        "update the environment if plugins or requirements changed",
     )
     deploy.add_argument(
-        "--wait", action="store_true", help="wait until the update ends (at most 20 minutes)"
+        "path", nargs="?", help="the folder to send (default: the project); its dags/ is mirrored"
+    )
+    deploy.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the update ends (at most 20 minutes) and the environment's DAGs "
+        "folder holds what was sent",
     )
     deploy.add_argument(
         "--no-update", action="store_true", help="upload only; do not call UpdateEnvironment"

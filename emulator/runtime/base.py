@@ -83,5 +83,9 @@ class Runtime(Protocol):
     def log_tail(self, component: str, lines: int = 15) -> list[str]:
         """The last lines of one component's log ([] when it has none)."""
 
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        """A JSON record of the environment's state folder (environment/state_files.py), as
+        the services wrote it; None when there is none (yet)."""
+
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an Airflow CLI command against the environment (as `airflow ARGS`)."""

@@ -423,6 +423,20 @@ class DockerRuntime:
         }
         return UpError(readiness.timeout_message(timeout, stuck, tails))
 
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        """From the state volume, through the watcher's container (it mounts the volume)."""
+        watcher = next(s for s in topology.load(self.config.compose_file) if s.name == "watcher")
+        path = f"{watcher.environment['MWAA_LOCAL_STATE_DIR']}/{name}"
+        argv = self._compose_argv("exec", "-T", "watcher", "cat", path)
+        done = subprocess.run(argv, env=self._env(), capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            return None
+        try:
+            record = json.loads(done.stdout)
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
     def log_tail(self, component: str, lines: int = readiness.TAIL_LINES) -> list[str]:
         """The last lines of a component's log (`worker-2` is the worker service's second)."""
         service, _, number = component.rpartition("-")

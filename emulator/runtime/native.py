@@ -386,6 +386,9 @@ class NativeRuntime:
     def log_tail(self, component: str, lines: int = LOG_TAIL_LINES) -> list[str]:
         return _tail(self.layout.logs / f"{component}.log", lines)
 
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        return state_files.read(self.layout.environment, name)
+
     # -- the Runtime protocol ---------------------------------------------------------------
     def up(self, progress: Progress, timeout: float = UP_TIMEOUT_S) -> None:
         deadline = waiting.Deadline(timeout)
