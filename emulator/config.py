@@ -58,7 +58,11 @@ class Settings(BaseSettings):
     project_dir: Path = PROJECT_DIR
     home: Path | None = None  # the native state folder; default: PROJECT_DIR/.mwaa-local
     environment_file: Path | None = None  # default: PROJECT_DIR/environment.json
-    servers_venv: Path | None = None  # default: PROJECT_DIR/.venv-servers
+    servers_venv: Path | None = None  # default: INSTALL_DIR/.venv-servers
+    # The tool (emulator/tool/, which reads these itself: it runs before this library exists).
+    tool_home: Path | None = None  # its platform installs; default ~/.cache/mwaa-local
+    wheelhouse: Path | None = None  # wheels to install from instead of the package index
+    platform_python: str | None = None  # the Python 3.11 the platform runs on
     dags_folder: Path | None = None  # the watcher's mirror; default: AIRFLOW_HOME/dags
 
     # -- ports on 127.0.0.1 (.env; needed on the host, not inside containers) -------------------

@@ -463,6 +463,7 @@ def ensure_airflow_image(progress: Progress, allow_pull: bool = True, force: boo
             root / ".dockerignore",
             airflow_wheelhouse() / ".stamp",
             root / "pyproject.toml",
+            root / "setup.py",
             root / "README.md",
             root / "emulator",
         ],

@@ -398,6 +398,7 @@ class NativeRuntime:
         for name in self._infra_names():
             self.layout.data(name).mkdir(parents=True, exist_ok=True)
         try:
+            servers.ensure_venv(progress)
             self._init_postgres(progress)
             programs = self.programs()
         except (FileNotFoundError, PermissionError) as exc:
