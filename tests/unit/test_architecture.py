@@ -14,7 +14,11 @@ from tests.conftest import PROJECT
 
 EMULATOR = PROJECT / "emulator"
 # Tools and scripts that are not the emulator's library code.
-OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py"}
+OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py", "launcher.py"}
+# What runs in a user's Python, where only the light part of mwaa-local is installed: the
+# standard library, pytest, and boto3 once a client is asked for. These read their few
+# variables themselves (no pydantic there); each is a field of Settings all the same.
+LIGHT = ("emulator/tool/", "emulator/testing/", "emulator/venvs.py")
 
 
 def _modules() -> list[Path]:
@@ -84,9 +88,16 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_settings_are_read_in_one_place() -> None:
-    """Only emulator/config.py reads MWAA_LOCAL_* from the environment."""
+    """Only emulator/config.py reads MWAA_LOCAL_* from the environment (and the light part,
+    before pydantic is there: every variable it reads is a field of Settings)."""
     offenders = []
+    fields = {variable(name) for name in Settings.model_fields}
     for path in _modules():
+        relative = path.relative_to(PROJECT).as_posix()
+        if relative.startswith(LIGHT):
+            unknown = set(re.findall(r"\bMWAA_LOCAL_[A-Z0-9_]+\b", path.read_text())) - fields
+            offenders += [f"{relative}: {name} is no field of Settings" for name in unknown]
+            continue
         if path.name == "config.py":
             continue
         text = path.read_text()
@@ -118,3 +129,31 @@ def test_library_code_logs_and_raises_instead_of_printing_and_exiting() -> None:
         for what, line in _calls(path)
     ]
     assert offenders == []
+
+
+def test_the_light_part_imports_only_what_a_users_python_has() -> None:
+    """The launcher and the pytest plugin import with the standard library and pytest alone
+    (boto3 only when a test asks for a client), and import no Airflow: loading the plugin
+    changes nothing of a test run that does not use its fixtures."""
+    script = """
+import sys
+import pytest  # with its own dependencies: the user's pytest brings them
+ALLOWED = {"emulator"}
+class OnlyTheLightPart:
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top not in ALLOWED and top not in sys.stdlib_module_names:
+            raise ImportError(f"{name} imported by the light part")
+sys.meta_path.insert(0, OnlyTheLightPart())
+import emulator.tool.launcher, emulator.tool.install, emulator.testing.plugin
+from emulator.tool.launcher import platform_here
+plugin = emulator.testing.plugin
+hooks = sorted(n for n in dir(plugin) if n.startswith("pytest_"))
+autouse = [n for n in dir(plugin) if getattr(getattr(plugin, n), "_fixture_function_marker", None)
+           and getattr(plugin, n)._fixture_function_marker.autouse]
+print(hooks, autouse)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Options only: no hook that runs at every session, no fixture that runs unasked.
+    assert result.stdout.strip() == "['pytest_addoption'] []"
