@@ -366,3 +366,46 @@ def spare_env():
     finally:
         env.run("down")
         shutil.rmtree(home, ignore_errors=True)
+
+
+def user_project(root: Path, tests: dict[str, str]) -> Path:
+    """A user's project folder for pytest with mwaa-local's plugin: this repository's
+    environment.json, dags/, plugins/ and requirements (so deploying it to one of the test
+    environments changes nothing), and the given test files."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT / "environment.json", root / "environment.json")
+    for folder in ("dags", "plugins", "requirements"):
+        shutil.copytree(
+            PROJECT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    (root / "pytest.ini").write_text("[pytest]\n")
+    for name, text in tests.items():
+        (root / name).write_text(text)
+    return root
+
+
+def inner_pytest(
+    project: Path, env: Env, *args: str, timeout: float = 1800
+) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """pytest run in `project` as its user would run it (mwaa-local's plugin comes through its
+    entry point), against the environment of `env`; (the run, test name -> outcome)."""
+    import xml.etree.ElementTree as ElementTree
+
+    report = project / "junit.xml"
+    report.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args,
+         f"--junitxml={report}"],
+        cwd=project,
+        env={k: v for k, v in env.env.items() if not k.startswith("PYTEST_")},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    outcomes: dict[str, str] = {}
+    if report.exists():
+        for case in ElementTree.parse(report).getroot().iter("testcase"):
+            children = [child.tag for child in case]
+            outcome = next((t for t in ("failure", "error", "skipped") if t in children), "passed")
+            outcomes[case.get("name", "?")] = outcome
+    return done, outcomes
