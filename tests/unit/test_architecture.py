@@ -4,10 +4,13 @@ that the README documents whole, logging and the project's errors instead of pri
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from emulator.config import Settings, variable
 from tests.conftest import PROJECT
@@ -157,3 +160,30 @@ print(hooks, autouse)
     assert result.returncode == 0, result.stderr[-3000:]
     # Options only: no hook that runs at every session, no fixture that runs unasked.
     assert result.stdout.strip() == "['pytest_addoption'] []"
+
+
+def test_this_projects_own_run_does_not_load_the_pytest_plugin(
+    pytestconfig: pytest.Config, tmp_path: Path
+) -> None:
+    """.venv's editable install registers the plugin (pytest11) and a user's pytest loads it,
+    with its options; the project's own run blocks it (pyproject's addopts), so its tests get
+    none of the plugin's fixtures, which would start an environment for a stray `deploy` or
+    `s3_client` parameter."""
+    from importlib.metadata import entry_points
+
+    assert [e.value for e in entry_points(group="pytest11") if e.name == "mwaa_local"] == [
+        "emulator.testing.plugin"
+    ]
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--help"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert elsewhere.returncode == 0, elsewhere.stderr[-2000:]
+    assert "--mwaa-local-reuse" in elsewhere.stdout
+    assert pytestconfig.pluginmanager.get_plugin("mwaa_local") is None
+    assert "emulator.testing.plugin" not in sys.modules
