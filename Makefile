@@ -6,7 +6,7 @@ SERVERS_VENV := .venv-servers
 MWAA := $(VENV)/bin/mwaa-local
 RUNTIME ?= auto
 
-.PHONY: up down status logs clean test lint venv bench deploy test-requirements
+.PHONY: up down status logs clean test lint venv bench deploy test-requirements check-dags dist
 
 venv: $(VENV)/.installed $(SERVERS_VENV)/.installed
 
@@ -56,6 +56,18 @@ test: lint
 # Upload dags/, plugins/ and requirements/requirements.txt, then update the environment.
 deploy: venv
 	@$(MWAA) deploy $(DEPLOY_ARGS)
+
+# Parse dags/ as the environment would (its Airflow, plugins and requirements); no environment.
+check-dags: venv
+	@$(MWAA) check-dags $(CHECK_ARGS)
+
+# The wheel a user's project installs mwaa-local from (`pip install dist/mwaa_local-*.whl`):
+# the code and the files it runs with; its platform comes on first use (emulator/tool/).
+dist: venv
+	@rm -rf build dist
+	@$(VENV)/bin/python -m pip wheel --no-deps --no-build-isolation --quiet --wheel-dir dist .
+	@rm -rf build
+	@ls dist/*.whl
 
 # Install requirements/requirements.txt as MWAA would, into a throwaway folder.
 test-requirements: venv

@@ -18,6 +18,8 @@ with DAG(
     schedule_interval=None,
     catchup=False,
     tags=["example"],
+    # Who answers for it: the UI's Owner column (`mwaa-local check-dags` wants one).
+    default_args={"owner": "mwaa-local"},
 ) as dag:
     say_hello = BashOperator(task_id="say_hello", bash_command="echo hello from bash")
     greet = PythonOperator(task_id="greet", python_callable=_greet, provide_context=True)

@@ -12,6 +12,8 @@ with DAG(
     schedule_interval=None,
     catchup=False,
     tags=["example"],
+    # Who answers for it: the UI's Owner column (`mwaa-local check-dags` wants one).
+    default_args={"owner": "mwaa-local"},
 ) as dag:
     GreetOperator(
         task_id="greet",

@@ -1,3 +1,3 @@
-from emulator.cli import main
+from emulator.tool.launcher import main
 
 raise SystemExit(main())

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from emulator.config import settings
 from emulator.errors import MwaaLocalError, UsageError
+from emulator.runtime.base import UP_TIMEOUT_S
 
 
 def _progress(message: str) -> None:
@@ -31,7 +32,7 @@ def _environment():  # -> EnvironmentSpec
 
 def _cmd_up(args: argparse.Namespace) -> int:
     from emulator.environment import spec
-    from emulator.runtime import select
+    from emulator.runtime import select, up_lock
 
     config = settings()
     try:
@@ -42,21 +43,29 @@ def _cmd_up(args: argparse.Namespace) -> int:
             "mwaa-local: nothing was started; fix the file and run `make up` again", file=sys.stderr
         )
         return 2
-    ports = config.ports
     previous = select.remembered()
     name, why = select.choose(args.runtime)
     if previous and previous != name and select.get(previous).status().status == "AVAILABLE":
         raise UsageError(
             f"the environment is running on the {previous} runtime; run `make down` first"
         )
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds (got {args.timeout:g})")
     _progress(f"runtime: {name} ({why})")
     runtime = select.get(name)
     select.remember(name)
     started = time.monotonic()
-    runtime.up(_progress)
+    with up_lock.held(config.state_root):
+        runtime.up(_progress, args.timeout)
     _progress(
         f"environment {environment.name} is AVAILABLE after {time.monotonic() - started:.1f} s"
     )
+    _addresses(environment)
+    return 0
+
+
+def _addresses(environment) -> None:  # environment: EnvironmentSpec
+    ports = settings().ports
     _progress(f"  Airflow UI:        https://localhost:{ports.https}  (`mwaa-local login --open`)")
     _progress(f"  WebServerHostname: localhost:{ports.https}  (self-signed certificate)")
     _progress(f"  MWAA API:          http://127.0.0.1:{ports.web}  (and the UI over plain HTTP)")
@@ -65,6 +74,36 @@ def _cmd_up(args: argparse.Namespace) -> int:
         f"  CloudWatch Logs:   http://127.0.0.1:{ports.logs}  "
         f"(log groups airflow-{environment.name}-*; `mwaa-local logs task`)"
     )
+
+
+def _cmd_wait(args: argparse.Namespace) -> int:
+    from emulator import client
+    from emulator.runtime import readiness, select, up_lock
+
+    config = settings()
+    environment = _environment()
+
+    def api_status() -> tuple[str | None, str | None]:
+        try:
+            found = client.mwaa(config).get_environment(Name=environment.name)["Environment"]
+        except Exception:  # noqa: BLE001 - not answering yet is a reason to wait, not fail
+            return None, None
+        error = (found.get("LastUpdate") or {}).get("Error") or {}
+        return found["Status"], error.get("ErrorMessage")
+
+    started = time.monotonic()
+    status, error = readiness.wait_available(
+        select.current(config),
+        args.timeout,
+        _progress,
+        api_status,
+        starting=lambda: up_lock.busy(config.state_root),
+    )
+    took = time.monotonic() - started
+    _progress(f"environment {environment.name} is {status} after {took:.1f} s")
+    if error:
+        _progress(f"  the last update failed: {error}; it runs on what it had before")
+    _addresses(environment)
     return 0
 
 
@@ -246,7 +285,11 @@ def _cmd_login(args: argparse.Namespace) -> int:
 def _cmd_env(args: argparse.Namespace) -> int:
     from emulator import client
 
-    for key, value in client.exports(settings()).items():
+    exports = client.exports(settings())
+    if args.json:
+        print(json.dumps(exports, indent=2))
+        return 0
+    for key, value in exports.items():
         print(f"export {key}={value}")
     return 0
 
@@ -291,13 +334,22 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 
 def _cmd_test_requirements(args: argparse.Namespace) -> int:
+    from emulator import project as project_files
     from emulator.artifacts import requirements
 
     project = settings().project_dir
-    file = project / args.file  # an absolute --file stays as it is
+    found = project_files.requirements_file(project)
+    if args.file:
+        file = project / args.file  # an absolute --file stays as it is
+    elif found is None:
+        raise UsageError(
+            f"{project} has no {' or '.join(project_files.REQUIREMENTS)}; name one with --file"
+        )
+    else:
+        file = found
     if not file.is_file():
         raise UsageError(f"{file}: no such file")
-    plugins = project / "plugins"
+    plugins = project_files.plugins_dir(project)
     with tempfile.TemporaryDirectory(prefix="mwaa-local-test-requirements-") as scratch:
         _progress(
             f"installing {file} into a throwaway environment with the platform's constraints"
@@ -331,10 +383,28 @@ def _cmd_test_requirements(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_check_dags(args: argparse.Namespace) -> int:
+    from emulator.check_dags import check, report
+
+    config = settings()
+    path = Path(args.path) if args.path else config.project_dir
+    found = check.check(
+        path,
+        config.state_root / "check-dags",
+        progress=None if args.json else _progress,
+    )
+    if args.json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        print(report.render(found))
+    return 0 if found.ok else 1
+
+
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from emulator import deploy
+    from emulator import project as project_files
     from emulator.environment import spec
 
     config = settings()
@@ -343,7 +413,9 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     except spec.SpecError as exc:
         raise UsageError(f"{config.environment_path.name}: {exc}") from None
     s3, mwaa = deploy.clients(config)
-    project = config.project_dir
+    project = Path(args.path).resolve() if args.path else config.project_dir
+    if not project.is_dir():
+        raise UsageError(f"{project}: no such folder")
     _progress(f"deploying {project} to s3://{environment.bucket} ({environment.name})")
     try:
         result = deploy.deploy(
@@ -373,6 +445,13 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         return 1
     if result.status:
         _progress(f"environment {environment.name} is {result.status}")
+    if args.wait and project_files.dags_dir(project).is_dir():
+        from emulator.runtime import select
+        from emulator.watcher.dag_sync import MANIFEST
+
+        runtime = select.current(config)
+        count = deploy.wait_for_dag_sync(s3, environment, lambda: runtime.read_state(MANIFEST))
+        _progress(f"the environment's DAGs folder holds the bucket's {count} files")
     return 0
 
 
@@ -552,7 +631,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the environment and wait until it is AVAILABLE")
     up.add_argument("--runtime", default="auto", help="auto (default), docker or native")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=UP_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up after this long, naming what is not ready with its last log lines "
+        "(default %(default)g; in Docker counted once the images are built)",
+    )
     up.set_defaults(func=_cmd_up)
+
+    wait = sub.add_parser(
+        "wait",
+        help="wait until the running environment is AVAILABLE (after a restart, an update, "
+        "`docker compose up -d`); exit 1 naming a failing component with its last log lines",
+    )
+    wait.add_argument(
+        "--timeout",
+        type=float,
+        default=UP_TIMEOUT_S,
+        metavar="SECONDS",
+        help="give up after this long (default %(default)g)",
+    )
+    wait.set_defaults(func=_cmd_wait)
 
     sub.add_parser("down", help="stop everything, keeping the state").set_defaults(func=_cmd_down)
 
@@ -605,9 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--http", action="store_true", help="the plain http://127.0.0.1 URL instead")
     login.set_defaults(func=_cmd_login)
 
-    sub.add_parser("env", help="exports that point boto3 and the AWS CLI here").set_defaults(
-        func=_cmd_env
-    )
+    env = sub.add_parser("env", help="exports that point boto3 and the AWS CLI here")
+    env.add_argument("--json", action="store_true", help="as one JSON object")
+    env.set_defaults(func=_cmd_env)
 
     run = sub.add_parser("run", help="run one service in the foreground (used by both runtimes)")
     run.add_argument(
@@ -621,16 +722,36 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(func=_cmd_health)
     deploy = sub.add_parser(
         "deploy",
-        help="upload dags/, plugins/ (as plugins.zip) and requirements/requirements.txt to the "
-        "bucket, then update the environment if plugins or requirements changed",
+        help="upload dags/, plugins/ (as plugins.zip) and requirements.txt to the bucket, then "
+        "update the environment if plugins or requirements changed",
     )
     deploy.add_argument(
-        "--wait", action="store_true", help="wait until the update ends (at most 20 minutes)"
+        "path", nargs="?", help="the folder to send (default: the project); its dags/ is mirrored"
+    )
+    deploy.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the update ends (at most 20 minutes) and the environment's DAGs "
+        "folder holds what was sent",
     )
     deploy.add_argument(
         "--no-update", action="store_true", help="upload only; do not call UpdateEnvironment"
     )
     deploy.set_defaults(func=_cmd_deploy)
+
+    check_dags = sub.add_parser(
+        "check-dags",
+        help="parse every DAG file as the environment would (its Airflow, plugins, "
+        "requirements, safe mode and .airflowignore) with no environment running; exit 1 on "
+        "import errors, duplicate DAG ids, cycles or tasks without an owner",
+    )
+    check_dags.add_argument(
+        "path",
+        nargs="?",
+        help="a project folder (with dags/) or a DAGs folder (default: the project)",
+    )
+    check_dags.add_argument("--json", action="store_true", help="the same report, for machines")
+    check_dags.set_defaults(func=_cmd_check_dags)
 
     test_requirements = sub.add_parser(
         "test-requirements",
@@ -638,8 +759,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test_requirements.add_argument(
         "--file",
-        default="requirements/requirements.txt",
-        help="the file to test, relative to the project folder (default: %(default)s)",
+        help="the file to test, relative to the project folder (default: requirements.txt, "
+        "else requirements/requirements.txt)",
     )
     test_requirements.set_defaults(func=_cmd_test_requirements)
 

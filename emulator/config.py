@@ -1,9 +1,10 @@
 """Every setting of mwaa-local, in one typed object loaded once per process.
 
 Each field is the variable `MWAA_LOCAL_{FIELD}` (plus Compose's own `COMPOSE_PROJECT_NAME`).
-Values come, strongest first, from the process environment, then the project's `.env` (which
-Docker Compose reads by itself too), then the defaults here; pydantic-settings does the
-reading and the type checks, so a bad value names its variable. The README's "Settings" table
+Values come, strongest first, from the process environment, then the project's `.env`, then
+the installation's `.env` (the defaults; the same file in a checkout, which Docker Compose reads
+by itself too), then the defaults here; pydantic-settings does the reading and the type
+checks, so a bad value names its variable. The README's "Settings" table
 documents every variable; `tests/unit/test_config.py` fails when code reads one it does not.
 
 Two kinds of settings live here: the user's (ports, images, timing, credentials), and those a
@@ -25,7 +26,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emulator.errors import ConfigError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# mwaa-local's own files: docker-compose.yml, .env (the defaults), images/, requirements/*.lock.
+# A checkout, or the installation the tool makes on first use (emulator/tool/): the code and
+# these files always sit side by side.
+INSTALL_DIR = Path(__file__).resolve().parent.parent
+# The project (environment.json, dags/, plugins/, requirements): by default the checkout itself;
+# the tool points MWAA_LOCAL_PROJECT_DIR at the user's repository.
+PROJECT_DIR = INSTALL_DIR
 PREFIX = "MWAA_LOCAL_"
 # Inside the Airflow image and on MWAA these paths are fixed.
 CONTAINER_AIRFLOW_HOME = "/usr/local/airflow"
@@ -60,7 +67,11 @@ class Settings(BaseSettings):
     project_dir: Path = PROJECT_DIR
     home: Path | None = None  # the native state folder; default: PROJECT_DIR/.mwaa-local
     environment_file: Path | None = None  # default: PROJECT_DIR/environment.json
-    servers_venv: Path | None = None  # default: PROJECT_DIR/.venv-servers
+    servers_venv: Path | None = None  # default: INSTALL_DIR/.venv-servers
+    # The tool (emulator/tool/, which reads these itself: it runs before this library exists).
+    tool_home: Path | None = None  # its platform installs; default ~/.cache/mwaa-local
+    wheelhouse: Path | None = None  # wheels to install from instead of the package index
+    platform_python: str | None = None  # the Python 3.11 the platform runs on
     dags_folder: Path | None = None  # the watcher's mirror; default: AIRFLOW_HOME/dags
 
     # -- ports on 127.0.0.1 (.env; needed on the host, not inside containers) -------------------
@@ -144,11 +155,11 @@ class Settings(BaseSettings):
 
     @property
     def compose_file(self) -> Path:
-        return self.project_dir / "docker-compose.yml"
+        return INSTALL_DIR / "docker-compose.yml"
 
     @property
     def servers_venv_path(self) -> Path:
-        return self.servers_venv or self.project_dir / ".venv-servers"
+        return self.servers_venv or INSTALL_DIR / ".venv-servers"
 
 
 def variable(field: str) -> str:
@@ -161,15 +172,24 @@ def variable(field: str) -> str:
     return PREFIX + field.upper()
 
 
+def env_files(project: Path) -> tuple[Path, ...]:
+    """The `.env` files settings are read from, the stronger last: the installation's (the
+    defaults), then the project's when it is another folder."""
+    files = [INSTALL_DIR / ".env"]
+    if project.resolve() != INSTALL_DIR:
+        files.append(project / ".env")
+    return tuple(files)
+
+
 def load() -> Settings:
     """Read the settings now (for tests and objects that must see a changed environment);
     most code asks `settings()`, which reads them once."""
     project = Path(os.environ.get(variable("project_dir"), PROJECT_DIR))
-    env_file = project / ".env"
+    files = env_files(project)
     try:
-        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+        return Settings(_env_file=files)  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, env_file)) from None
+        raise ConfigError(_describe(exc, files[-1])) from None
 
 
 def _describe(exc: ValidationError, env_file: Path) -> str:

@@ -15,19 +15,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from emulator import project as project_files
 from emulator import waiting
 from emulator.artifacts.plugins_zip import deterministic_zip, walk
 from emulator.config import Settings
 from emulator.environment.spec import EnvironmentSpec
 from emulator.errors import DeployError
 from emulator.s3 import objects
-from emulator.watcher.plan import Diff, dag_prefix, diff, relative_path
+from emulator.watcher.plan import Diff, dag_prefix, diff, keys_to_paths, relative_path
 
 # Used when environment.json does not name them but the project has the folder or file.
 DEFAULT_PLUGINS_PATH = "plugins.zip"
 DEFAULT_REQUIREMENTS_PATH = "requirements.txt"
 # MWAA gives up on an update after about 20 minutes.
 WAIT_TIMEOUT_S = 1200
+# The watcher copies the bucket every second (every 30 s with MWAA's timing).
+DAG_SYNC_TIMEOUT_S = 300
 
 
 @dataclass
@@ -178,8 +181,9 @@ def deploy(
     poll_s: float = 5,
     say: Callable[[str], None] | None = None,
 ) -> DeployResult:
-    """Upload `project`'s dags/, plugins/ (as plugins.zip) and requirements/requirements.txt
-    to the environment's bucket, then UpdateEnvironment with the object versions that changed.
+    """Upload `project`'s dags/, plugins/ (as plugins.zip) and requirements.txt (or
+    requirements/requirements.txt) to the environment's bucket, then UpdateEnvironment with
+    the object versions that changed.
 
     `say` hears each change as it happens. Raises DeployError or botocore's errors when a step
     fails; nothing is deleted unless the DAG listing was complete.
@@ -188,14 +192,14 @@ def deploy(
     result = DeployResult()
     bucket = environment.bucket
 
-    dags = project / "dags"
+    dags = project_files.dags_dir(project)
     if dags.is_dir():
         result.changes += sync_dags(s3, bucket, environment["DagS3Path"], dags, tell)
     else:
         tell(f"no {dags}: the DAGs in the bucket are left as they are")
 
     wanted: dict[str, tuple[str, str]] = {}
-    plugins = project / "plugins"
+    plugins = project_files.plugins_dir(project)
     if plugins.is_dir() and walk(plugins)[1]:
         key = environment.get("PluginsS3Path") or DEFAULT_PLUGINS_PATH
         version, mark = put_if_changed(s3, bucket, key, deterministic_zip(plugins))
@@ -203,8 +207,8 @@ def deploy(
         if mark:
             result.changes.append(f"{mark} {key} (version {version})")
             tell(result.changes[-1])
-    requirements = project / "requirements" / "requirements.txt"
-    if requirements.is_file():
+    requirements = project_files.requirements_file(project)
+    if requirements is not None:
         key = environment.get("RequirementsS3Path") or DEFAULT_REQUIREMENTS_PATH
         version, mark = put_if_changed(s3, bucket, key, requirements.read_bytes())
         wanted["Requirements"] = (key, version)
@@ -238,6 +242,38 @@ def deploy(
             mwaa, environment.name, tell, timeout_s, poll_s
         )
     return result
+
+
+def in_sync(manifest: dict[str, Any] | None, paths: dict[str, str]) -> bool:
+    """Whether the watcher's manifest (what it wrote into the DAGs folder) holds exactly the
+    files of the bucket's listing `paths` (relative path -> ETag), byte for byte."""
+    if not manifest:
+        return False
+    wrote = {p: etag_md5(e) for p, e in (manifest.get("files") or {}).items()}
+    return wrote == {p: etag_md5(e) for p, e in paths.items()}
+
+
+def wait_for_dag_sync(
+    s3: Any,
+    environment: EnvironmentSpec,
+    read_manifest: Callable[[], dict[str, Any] | None],
+    timeout_s: float = DAG_SYNC_TIMEOUT_S,
+    poll_s: float = 0.5,
+) -> int:
+    """Until the environment's DAGs folder holds what the bucket has under DagS3Path (the
+    watcher copies it there); returns how many files that is. Raises DeployError on timeout."""
+    prefix = dag_prefix(environment["DagS3Path"])
+    paths, _skipped = keys_to_paths(objects.list_etags(s3, environment.bucket, prefix), prefix)
+    try:
+        waiting.until(
+            lambda: in_sync(read_manifest(), paths), timeout_s, "the DAG sync", interval=poll_s
+        )
+    except waiting.WaitTimeout:
+        raise DeployError(
+            f"the environment's DAGs folder did not match the bucket after {timeout_s:.0f} s; "
+            "`mwaa-local status` shows the watcher, `mwaa-local logs watcher` its log"
+        ) from None
+    return len(paths)
 
 
 def clients(settings: Settings) -> tuple[Any, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -56,3 +57,22 @@ def until(
         raise WaitTimeout(what, timeout, last) from None
     except retry_on as exc:  # reraise=True hands back the last retryable exception
         raise WaitTimeout(what, timeout, exc) from None
+
+
+class Deadline:
+    """One time budget shared by the steps of a long operation (`up --timeout`)."""
+
+    def __init__(self, seconds: float):
+        self._clock = time.monotonic
+        self.seconds = seconds
+        self._end = self._clock() + seconds
+
+    def remaining(self, at_most: float | None = None) -> float:
+        """Seconds left (never below a tenth of a second, so a last check still happens),
+        capped at `at_most`."""
+        left = max(self._end - self._clock(), 0.1)
+        return left if at_most is None else min(left, at_most)
+
+    @property
+    def passed(self) -> bool:
+        return self._clock() >= self._end

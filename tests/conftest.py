@@ -460,3 +460,61 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[], LogsServer]]:
             if server.proc.poll() is None:
                 server.proc.kill()
                 server.proc.wait(30)
+SPARE_PORTS = ports(web=14080, https=14443, airflow=14081, s3=14900, postgres=14433, redis=14380)
+
+
+@pytest.fixture(scope="session")
+def spare_env():
+    """A second native environment, not started: for tests that start, stop or break one of
+    their own (each leaves it stopped). Its state folder lives for the session, so a later
+    start is a restart."""
+    home = make_state_dir("mwaa-local-spare-")
+    env = Env(home, SPARE_PORTS)
+    try:
+        yield env
+    finally:
+        env.run("down")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def user_project(root: Path, tests: dict[str, str]) -> Path:
+    """A user's project folder for pytest with mwaa-local's plugin: this repository's
+    environment.json, dags/, plugins/ and requirements (so deploying it to one of the test
+    environments changes nothing), and the given test files."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT / "environment.json", root / "environment.json")
+    for folder in ("dags", "plugins", "requirements"):
+        shutil.copytree(
+            PROJECT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    (root / "pytest.ini").write_text("[pytest]\n")
+    for name, text in tests.items():
+        (root / name).write_text(text)
+    return root
+
+
+def inner_pytest(
+    project: Path, env: Env, *args: str, timeout: float = 1800
+) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """pytest run in `project` as its user would run it (mwaa-local's plugin comes through its
+    entry point), against the environment of `env`; (the run, test name -> outcome)."""
+    import xml.etree.ElementTree as ElementTree
+
+    report = project / "junit.xml"
+    report.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args,
+         f"--junitxml={report}"],
+        cwd=project,
+        env={k: v for k, v in env.env.items() if not k.startswith("PYTEST_")},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    outcomes: dict[str, str] = {}
+    if report.exists():
+        for case in ElementTree.parse(report).getroot().iter("testcase"):
+            children = [child.tag for child in case]
+            outcome = next((t for t in ("failure", "error", "skipped") if t in children), "passed")
+            outcomes[case.get("name", "?")] = outcome
+    return done, outcomes

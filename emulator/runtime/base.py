@@ -73,8 +73,10 @@ def overall_status(components: list[ComponentHealth], created: bool) -> str:
 class Runtime(Protocol):
     name: str
 
-    def up(self, progress: Progress) -> None:
-        """Start everything; return once the environment is AVAILABLE, else raise UpError."""
+    def up(self, progress: Progress, timeout: float = UP_TIMEOUT_S) -> None:
+        """Start everything; return once the environment is AVAILABLE, else raise UpError
+        (at once for a component that keeps crashing, or after `timeout` seconds) naming
+        what is not ready, with its last log lines."""
 
     def down(self, progress: Progress) -> None:
         """Stop everything this runtime started, keeping the state."""
@@ -89,6 +91,12 @@ class Runtime(Protocol):
     def log_instance(self, component: str) -> str:
         """The instance name a component's log streams carry (`worker-2` -> its host's name
         in Docker)."""
+    def log_tail(self, component: str, lines: int = 15) -> list[str]:
+        """The last lines of one component's log ([] when it has none)."""
+
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        """A JSON record of the environment's state folder (environment/state_files.py), as
+        the services wrote it; None when there is none (yet)."""
 
     def airflow(self, args: list[str], capture: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an Airflow CLI command against the environment (as `airflow ARGS`)."""

@@ -23,12 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from emulator import waiting
 from emulator.artifacts.staging import requirements_log
-from emulator.config import Settings, settings
+from emulator.config import Settings, settings, variable
 from emulator.environment import database
 from emulator.environment import spec as spec_module
 from emulator.environment.secrets import STATE_FILE, Secrets
 from emulator.errors import HistoryError, UpError, UsageError
-from emulator.runtime import images, topology
+from emulator.runtime import images, readiness, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
     ComponentHealth,
@@ -48,9 +48,6 @@ SCALED = "worker"
 # The images `up` chose (stand-ins or not), so later compose commands see the same file.
 IMAGES_FILE = "docker-images.json"
 REPORT_EVERY_S = 5
-# A service Docker has restarted this often without becoming healthy is crashing, not
-# starting: `up` says so at once instead of waiting out UP_TIMEOUT_S.
-CRASH_LOOP_RESTARTS = 5
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # Compose's line per network, volume or container and step (v2: "Container x  Healthy", v1:
 # "Creating x ... done"): `up` folds them into its own "waiting for" line.
@@ -98,6 +95,21 @@ def _compose_command(chosen: str) -> tuple[str, ...]:
         "Docker Compose is not installed (neither `docker compose` nor `docker-compose` runs); "
         "install it, or run `mwaa-local up --runtime native`"
     )
+
+
+def interpolation_env(config: Settings) -> dict[str, str]:
+    """The settings docker-compose.yml interpolates (`${MWAA_LOCAL_...}`), as variables.
+
+    Compose reads `.env` from the project folder only; a user's project may have none, or one
+    with a few overrides, while the settings also hold the installation's defaults."""
+    names = set(re.findall(r"\$\{(MWAA_LOCAL_[A-Z0-9_]+)", config.compose_file.read_text()))
+    env = {}
+    for field_name in Settings.model_fields:
+        name = variable(field_name)
+        value = getattr(config, field_name)
+        if name in names and value is not None:
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
 
 
 def project_name(config: Settings) -> str:
@@ -217,7 +229,7 @@ class DockerRuntime:
         path.write_text(json.dumps(chosen, indent=2) + "\n")
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, **self._remembered_images()}
+        return {**os.environ, **interpolation_env(self.config), **self._remembered_images()}
 
     def _client(self) -> docker.DockerClient:
         import docker
@@ -275,7 +287,7 @@ class DockerRuntime:
 
     # --- up -------------------------------------------------------------------------------
 
-    def up(self, progress: Progress) -> None:
+    def up(self, progress: Progress, timeout: float = UP_TIMEOUT_S) -> None:
         workers = int(spec_module.load(self.config.environment_path)["MinWorkers"])
         if not docker_engine_answers():
             raise UpError(
@@ -299,7 +311,9 @@ class DockerRuntime:
             errors="replace",
         )
         try:
-            self._wait_available(process, workers, progress)
+            # The time counts from here: images are built (once) before, with their own
+            # progress.
+            self._wait_available(process, workers, progress, timeout)
         finally:
             if process.poll() is None:
                 process.terminate()
@@ -319,7 +333,9 @@ class DockerRuntime:
         chosen["MWAA_LOCAL_LOGS_IMAGE"] = images.ensure_logs_image(progress, allow_pull=not offline)
         self._remember_images(chosen)
 
-    def _wait_available(self, process: subprocess.Popen, workers: int, progress: Progress) -> None:
+    def _wait_available(
+        self, process: subprocess.Popen, workers: int, progress: Progress, timeout: float
+    ) -> None:
         """Follow `compose up` and the containers until everything is healthy."""
         lines: queue.Queue[str] = queue.Queue()
         output: deque[str] = deque(maxlen=30)
@@ -353,7 +369,9 @@ class DockerRuntime:
                     output.append(lines.get())
                 raise self._compose_failure(compose_rc, output, containers)
             crashing = [
-                c for c in containers if c.restarts >= CRASH_LOOP_RESTARTS and not c.healthy
+                c
+                for c in containers
+                if c.restarts >= readiness.CRASH_LOOP_RESTARTS and not c.healthy
             ]
             if crashing:
                 raise self._crash_loop(crashing[0])
@@ -366,9 +384,9 @@ class DockerRuntime:
             return False
 
         try:
-            waiting.until(available, UP_TIMEOUT_S, "the environment", interval=1)
+            waiting.until(available, timeout, "the environment", interval=1)
         except waiting.WaitTimeout:
-            raise self._timeout(pending, containers) from None
+            raise self._timeout(pending, containers, timeout) from None
 
     def _compose_failure(
         self, rc: int, output: deque[str], containers: list[_Container]
@@ -400,18 +418,51 @@ class DockerRuntime:
             f"{container.service}` shows the whole log."
         )
 
-    def _timeout(self, pending: list[str], containers: list[_Container]) -> UpError:
-        details = []
-        for c in containers:
-            if not c.healthy and c.service not in _services(self.config)[1]:
-                details.append(
-                    f"    {c.service}-{c.number}: {c.describe()} {c.health_output}".rstrip()
-                )
-        return UpError(
-            f"the environment was not AVAILABLE after {UP_TIMEOUT_S} s; still waiting for "
-            f"{', '.join(pending)}.\n" + "\n".join(details) + "\n"
-            "`mwaa-local logs NAME` shows why; `mwaa-local down` stops what did start."
-        )
+    def _timeout(self, pending: list[str], containers: list[_Container], timeout: float) -> UpError:
+        oneshots = _services(self.config)[1]
+        stuck = [
+            _health(f"{c.service}-{c.number}" if c.service == SCALED else c.service, c)
+            for c in containers
+            if not c.healthy and not (c.service in oneshots and c.exit_code == 0)
+        ]
+        if not stuck:  # nothing created yet: only compose's own words
+            return UpError(
+                f"not AVAILABLE after {timeout:.0f} s; still waiting for {', '.join(pending)}. "
+                "`mwaa-local down` stops what did start."
+            )
+        by_name = {
+            (f"{c.service}-{c.number}" if c.service == SCALED else c.service): c.id
+            for c in containers
+        }
+        tails = {
+            h.name: self._log_tail(by_name[h.name], readiness.TAIL_LINES).splitlines()
+            for h in stuck
+        }
+        return UpError(readiness.timeout_message(timeout, stuck, tails))
+
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        """From the state volume, through the watcher's container (it mounts the volume)."""
+        watcher = next(s for s in topology.load(self.config.compose_file) if s.name == "watcher")
+        path = f"{watcher.environment['MWAA_LOCAL_STATE_DIR']}/{name}"
+        argv = self._compose_argv("exec", "-T", "watcher", "cat", path)
+        done = subprocess.run(argv, env=self._env(), capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            return None
+        try:
+            record = json.loads(done.stdout)
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
+    def log_tail(self, component: str, lines: int = readiness.TAIL_LINES) -> list[str]:
+        """The last lines of a component's log (`worker-2` is the worker service's second)."""
+        service, _, number = component.rpartition("-")
+        if not number.isdigit():
+            service, number = component, "1"
+        for c in self._containers():
+            if c.service == service and c.number == int(number):
+                return self._log_tail(c.id, lines).splitlines()
+        return []
 
     # --- the rest of the protocol ---------------------------------------------------------
 
@@ -660,9 +711,10 @@ class DockerRuntime:
 def _health(name: str, container: _Container | None) -> ComponentHealth:
     if container is None:
         return ComponentHealth(name, "stopped", False, "no container")
+    crash_loop = container.restarts >= readiness.CRASH_LOOP_RESTARTS and not container.healthy
     return ComponentHealth(
         name,
-        container.state,
+        readiness.FAILING if crash_loop else container.state,
         container.healthy,
         container.health_output or container.describe(),
         restarts=container.restarts,

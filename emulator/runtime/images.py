@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulator.config import settings, variable
+from emulator.config import INSTALL_DIR, settings, variable
 from emulator.errors import UpError
 from emulator.runtime.base import Progress
 
@@ -92,7 +92,8 @@ STANDINS = (
 
 
 def project_dir() -> Path:
-    return settings().project_dir
+    """The build context: mwaa-local's own files (a checkout, or the tool's installation)."""
+    return INSTALL_DIR
 
 
 def airflow_wheelhouse() -> Path:
@@ -463,6 +464,7 @@ def ensure_airflow_image(progress: Progress, allow_pull: bool = True, force: boo
             root / ".dockerignore",
             airflow_wheelhouse() / ".stamp",
             root / "pyproject.toml",
+            root / "setup.py",
             root / "README.md",
             root / "emulator",
         ],

@@ -27,7 +27,7 @@ from emulator.environment import spec as spec_module
 from emulator.environment.classes import MAX_WORKERS_QUOTA
 from emulator.environment.secrets import STATE_FILE, Secrets
 from emulator.errors import HistoryError, UpError, UsageError
-from emulator.runtime import folder_tar, servers, topology
+from emulator.runtime import folder_tar, readiness, servers, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
     ComponentHealth,
@@ -252,7 +252,7 @@ class NativeRuntime:
         if result.returncode != 0:
             raise UpError(f"initdb failed:\n{result.stdout}{result.stderr}")
 
-    def _ensure_database(self, timeout: float) -> None:
+    def _ensure_database(self, timeout: float, budget: float) -> None:
         """The embedded cluster starts without the `airflow` database; make it once."""
         import psycopg2
 
@@ -267,8 +267,11 @@ class NativeRuntime:
                 retry_on=(psycopg2.OperationalError,),
             )
         except waiting.WaitTimeout as exc:
+            component = ComponentHealth("postgres", "running", False, f"{exc.last}".strip())
             raise UpError(
-                f"PostgreSQL did not start ({exc.last}); see `mwaa-local logs postgres`"
+                readiness.timeout_message(
+                    budget, [component], {"postgres": self.log_tail("postgres")}
+                )
             ) from None
         try:
             conn.autocommit = True
@@ -279,7 +282,7 @@ class NativeRuntime:
         finally:
             conn.close()
 
-    def _run_oneshots(self, progress: Progress) -> None:
+    def _run_oneshots(self, progress: Progress, timeout: float, budget: float) -> None:
         env = self.process_env()
         for svc in self.services:
             if svc.kind != "oneshot":
@@ -288,14 +291,20 @@ class NativeRuntime:
             argv = [str(_venv_bin() / svc.command[0]), *svc.command[1:]]
             log = self.layout.logs / f"{svc.name}.log"
             with open(log, "ab") as out:
-                code = subprocess.run(
-                    argv,
-                    env={**env, **self._listen(svc.name)},
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.layout.root,
-                    timeout=WAIT_S * 3,
-                ).returncode
+                try:
+                    code = subprocess.run(
+                        argv,
+                        env={**env, **self._listen(svc.name)},
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        cwd=self.layout.root,
+                        timeout=timeout,
+                    ).returncode
+                except subprocess.TimeoutExpired:
+                    running = ComponentHealth(svc.name, "running", False, "still running")
+                    raise UpError(
+                        readiness.timeout_message(budget, [running], {svc.name: _tail(log)})
+                    ) from None
             if code != 0:
                 tail = "\n".join(_tail(log))
                 raise UpError(
@@ -329,7 +338,7 @@ class NativeRuntime:
                 retry = record.get("retry_at")
                 again = f"; next try in {max(0, retry - time.time()):.0f} s" if retry else ""
                 detail = f"keeps crashing ({restarts} restarts){again}"
-                state = "failing"
+                state = readiness.FAILING
             elif proc is not None and proc.spawnerr:
                 detail = proc.spawnerr
             tail = _tail(self.layout.logs / f"{name}.log") if proc is not None else []
@@ -382,51 +391,44 @@ class NativeRuntime:
                 return "starting"
             raise
 
-    def _wait_healthy(self, names: list[str], progress: Progress, timeout: float) -> None:
+    def _wait_healthy(
+        self, names: list[str], progress: Progress, timeout: float, budget: float
+    ) -> None:
         """Until every component of `names` is healthy; a failing one ends the wait at once."""
-        pending: list[ComponentHealth] = []
-        said = [time.monotonic()]
+        readiness.wait_healthy(
+            lambda: self._health([*names]), self.log_tail, timeout, progress, budget=budget
+        )
 
-        def healthy() -> bool:
-            pending[:] = [c for c in self._health([*names]) if not c.healthy]
-            names[:] = [c.name for c in pending]
-            dead = [c for c in pending if c.state == "failing"]
-            if dead:
-                tail = "\n".join(dead[0].log_tail)
-                raise UpError(
-                    f"{dead[0].name} keeps exiting as it starts; the last lines of its log:\n"
-                    f"{tail}\nMore with `mwaa-local logs {dead[0].name}`."
-                )
-            if pending and time.monotonic() - said[0] > 5:
-                progress("waiting for " + "; ".join(f"{c.name} ({c.detail})" for c in pending))
-                said[0] = time.monotonic()
-            return not pending
+    def log_tail(self, component: str, lines: int = LOG_TAIL_LINES) -> list[str]:
+        return _tail(self.layout.logs / f"{component}.log", lines)
 
-        try:
-            waiting.until(healthy, timeout, "every component to be healthy", interval=0.3)
-        except waiting.WaitTimeout:
-            raise UpError(
-                "timed out waiting for "
-                + "; ".join(f"{c.name} ({c.detail})" for c in pending)
-                + ". See `mwaa-local logs NAME`."
-            ) from None
+    def read_state(self, name: str) -> dict[str, Any] | None:
+        return state_files.read(self.layout.environment, name)
 
     # -- the Runtime protocol ---------------------------------------------------------------
-    def up(self, progress: Progress) -> None:
-        self.start_infrastructure(progress)
-        self._run_oneshots(progress)
+    def up(self, progress: Progress, timeout: float = UP_TIMEOUT_S) -> None:
+        deadline = waiting.Deadline(timeout)
+        self.start_infrastructure(progress, deadline, timeout)
+        self._run_oneshots(progress, deadline.remaining(WAIT_S * 3), timeout)
         wanted = [*self._service_names(), *self._min_workers()]
         for name in self.supervisor.start_all_stopped(wanted):
             progress(f"starting {name}")
-        self._wait_healthy(wanted, progress, UP_TIMEOUT_S)
+        self._wait_healthy(wanted, progress, deadline.remaining(), timeout)
 
-    def start_infrastructure(self, progress: Progress) -> None:
+    def start_infrastructure(
+        self,
+        progress: Progress,
+        deadline: waiting.Deadline | None = None,
+        timeout: float = UP_TIMEOUT_S,
+    ) -> None:
+        deadline = deadline or waiting.Deadline(timeout)
         self.layout.root.mkdir(parents=True, exist_ok=True)
         for folder in (self.layout.run, self.layout.logs, self.layout.environment):
             folder.mkdir(parents=True, exist_ok=True)
         for name in self._infra_names():
             self.layout.data(name).mkdir(parents=True, exist_ok=True)
         try:
+            servers.ensure_venv(progress)
             self._init_postgres(progress)
             programs = self.programs()
         except (FileNotFoundError, PermissionError) as exc:
@@ -457,8 +459,8 @@ class NativeRuntime:
                 + ", ".join(f"{n} ({servers.DESCRIPTIONS.get(n, n)})" for n in self._infra_names())
             )
         progress("waiting for " + ", ".join(self._infra_names()))
-        self._ensure_database(WAIT_S)
-        self._wait_healthy(self._infra_names(), progress, WAIT_S)
+        self._ensure_database(deadline.remaining(WAIT_S), timeout)
+        self._wait_healthy(self._infra_names(), progress, deadline.remaining(WAIT_S), timeout)
 
     def stop_services(self, progress: Progress) -> None:
         """Every Airflow and emulator process, not the servers."""

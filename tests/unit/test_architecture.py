@@ -4,22 +4,29 @@ that the README documents whole, logging and the project's errors instead of pri
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from emulator.config import Settings, variable
 from tests.conftest import PROJECT
 
 EMULATOR = PROJECT / "emulator"
 # Tools and scripts that are not the emulator's library code.
-OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py"}
+OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py", "launcher.py"}
 # Loaded by Airflow itself (a plugin, the logging configuration): they import it at the top.
 INSIDE_AIRFLOW = {
     "emulator.airflow_side.login_plugin",
     "emulator.airflow_side.cloudwatch_logging",
 }
+# What runs in a user's Python, where only the light part of mwaa-local is installed: the
+# standard library, pytest, and boto3 once a client is asked for. These read their few
+# variables themselves (no pydantic there); each is a field of Settings all the same.
+LIGHT = ("emulator/tool/", "emulator/testing/", "emulator/venvs.py")
 
 
 def _modules() -> list[Path]:
@@ -89,9 +96,16 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_settings_are_read_in_one_place() -> None:
-    """Only emulator/config.py reads MWAA_LOCAL_* from the environment."""
+    """Only emulator/config.py reads MWAA_LOCAL_* from the environment (and the light part,
+    before pydantic is there: every variable it reads is a field of Settings)."""
     offenders = []
+    fields = {variable(name) for name in Settings.model_fields}
     for path in _modules():
+        relative = path.relative_to(PROJECT).as_posix()
+        if relative.startswith(LIGHT):
+            unknown = set(re.findall(r"\bMWAA_LOCAL_[A-Z0-9_]+\b", path.read_text())) - fields
+            offenders += [f"{relative}: {name} is no field of Settings" for name in unknown]
+            continue
         if path.name == "config.py":
             continue
         text = path.read_text()
@@ -123,3 +137,58 @@ def test_library_code_logs_and_raises_instead_of_printing_and_exiting() -> None:
         for what, line in _calls(path)
     ]
     assert offenders == []
+
+
+def test_the_light_part_imports_only_what_a_users_python_has() -> None:
+    """The launcher and the pytest plugin import with the standard library and pytest alone
+    (boto3 only when a test asks for a client), and import no Airflow: loading the plugin
+    changes nothing of a test run that does not use its fixtures."""
+    script = """
+import sys
+import pytest  # with its own dependencies: the user's pytest brings them
+ALLOWED = {"emulator"}
+class OnlyTheLightPart:
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top not in ALLOWED and top not in sys.stdlib_module_names:
+            raise ImportError(f"{name} imported by the light part")
+sys.meta_path.insert(0, OnlyTheLightPart())
+import emulator.tool.launcher, emulator.tool.install, emulator.testing.plugin
+from emulator.tool.launcher import platform_here
+plugin = emulator.testing.plugin
+hooks = sorted(n for n in dir(plugin) if n.startswith("pytest_"))
+autouse = [n for n in dir(plugin) if getattr(getattr(plugin, n), "_fixture_function_marker", None)
+           and getattr(plugin, n)._fixture_function_marker.autouse]
+print(hooks, autouse)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Options only: no hook that runs at every session, no fixture that runs unasked.
+    assert result.stdout.strip() == "['pytest_addoption'] []"
+
+
+def test_this_projects_own_run_does_not_load_the_pytest_plugin(
+    pytestconfig: pytest.Config, tmp_path: Path
+) -> None:
+    """.venv's editable install registers the plugin (pytest11) and a user's pytest loads it,
+    with its options; the project's own run blocks it (pyproject's addopts), so its tests get
+    none of the plugin's fixtures, which would start an environment for a stray `deploy` or
+    `s3_client` parameter."""
+    from importlib.metadata import entry_points
+
+    assert [e.value for e in entry_points(group="pytest11") if e.name == "mwaa_local"] == [
+        "emulator.testing.plugin"
+    ]
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--help"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert elsewhere.returncode == 0, elsewhere.stderr[-2000:]
+    assert "--mwaa-local-reuse" in elsewhere.stdout
+    assert pytestconfig.pluginmanager.get_plugin("mwaa_local") is None
+    assert "emulator.testing.plugin" not in sys.modules

@@ -1,0 +1,62 @@
+"""The `mwaa-local` command (and `python -m emulator`), in whatever Python it was installed into.
+
+In mwaa-local's own platform (a checkout's .venv, the tool's, the Airflow image) it is the CLI
+itself. Anywhere else, a user's Python with only the light part of mwaa-local, it makes sure
+the platform is installed (once) and hands the command over to it, for the project it was run
+in: the nearest folder up from here with an environment.json (or this one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+AIRFLOW_VERSION = "1.10.12"
+# What the CLI needs besides Airflow; a Python without them is not the platform.
+PLATFORM_DISTRIBUTIONS = ("pydantic-settings", "boto3", "psycopg2-binary")
+
+
+def platform_here() -> bool:
+    """Whether this interpreter is mwaa-local's platform (metadata only: nothing imported)."""
+    try:
+        if metadata.version("apache-airflow") != AIRFLOW_VERSION:
+            return False
+        for name in PLATFORM_DISTRIBUTIONS:
+            metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def find_project(start: Path) -> Path:
+    """The nearest folder from `start` up that holds an environment.json, else `start`."""
+    for folder in (start, *start.parents):
+        if (folder / "environment.json").is_file():
+            return folder
+    return start
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if platform_here():
+        from emulator.cli import main as cli_main
+
+        return cli_main(args)
+    from emulator.tool import install
+
+    try:
+        platform = install.ensure(install.Settings.from_environment(), _say)
+    except install.ToolError as exc:
+        _say(f"mwaa-local: {exc}")
+        return exc.exit_code
+    command = platform / ".venv" / "bin" / "mwaa-local"
+    env = dict(os.environ)
+    env.setdefault("MWAA_LOCAL_PROJECT_DIR", str(find_project(Path.cwd())))
+    os.execve(command, [str(command), *args], env)
+    return 0  # not reached: the platform's mwaa-local replaces this process
