@@ -460,6 +460,8 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[], LogsServer]]:
             if server.proc.poll() is None:
                 server.proc.kill()
                 server.proc.wait(30)
+
+
 SPARE_PORTS = ports(web=14080, https=14443, airflow=14081, s3=14900, postgres=14433, redis=14380)
 
 

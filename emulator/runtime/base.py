@@ -91,6 +91,7 @@ class Runtime(Protocol):
     def log_instance(self, component: str) -> str:
         """The instance name a component's log streams carry (`worker-2` -> its host's name
         in Docker)."""
+
     def log_tail(self, component: str, lines: int = 15) -> list[str]:
         """The last lines of one component's log ([] when it has none)."""
 
