@@ -25,6 +25,7 @@ COMPOSE_SERVICES = frozenset(
         "postgres",
         "redis",
         "s3",
+        "logs",
         "init",
         "watcher",
         "webserver",
