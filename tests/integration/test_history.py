@@ -44,9 +44,10 @@ PASSPHRASE = "correct horse battery staple"
 VARIABLE = ("history_var", "variable-value-7f3a")
 CONNECTION = ("history_conn", "conn-password-91c2", "extra-token-5d8e")
 HISTORY_DAG = "history_sample"
-# The sensor pokes every 10 s: Airflow 1.10.12's scheduler fails a rescheduled task that it
-# queues again before it has heard from Celery that the first poke ended ("Executor reports
-# task instance ... finished (success) although the task says its queued").
+# The sensor pokes every 10 s and may retry: Airflow 1.10.12's scheduler fails a rescheduled
+# task that it queues again before it has heard from Celery that the first poke ended
+# ("Executor reports task instance ... finished (success) although the task says its queued"),
+# which a loaded machine makes likely; the retry's poke then finds the marker and succeeds.
 DAG_FILE = '''"""History for the export tests: an XCom, a retried task, a rescheduled sensor."""
 import os
 from datetime import datetime, timedelta
@@ -83,7 +84,8 @@ with DAG(
     retried = PythonOperator(task_id="flaky", python_callable=flaky, provide_context=True,
                              retries=1)
     wait = PythonSensor(task_id="wait", python_callable=second_poke, mode="reschedule",
-                        poke_interval=10, op_kwargs={"marker": "/tmp/{{ run_id }}.poked"})
+                        poke_interval=10, retries=2,
+                        op_kwargs={"marker": "/tmp/{{ run_id }}.poked"})
     first >> retried >> wait
 '''.replace("DAG_ID", HISTORY_DAG)
 
