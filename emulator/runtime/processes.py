@@ -282,6 +282,7 @@ class Supervisor:
             share = max(deadline - time.monotonic() - later * SERVER_STOP_S, 1.0)
             self._stop_group(set(groups[tier]), share)
         pid = self._daemon_pid()
+        self._kill_leftovers(pid)
         with contextlib.suppress(OSError, xmlrpc.client.Error), self.rpc() as api:
             api.shutdown()
         if pid:
@@ -338,6 +339,17 @@ class Supervisor:
                 continue
         found.pop(os.getpid(), None)
         return list(found.values())
+
+    def _kill_leftovers(self, daemon: int | None) -> None:
+        """SIGKILL what outlived its stopped program: a task's shell leads its own session
+        (BashOperator's), so killing a worker's process group misses it, and it lives on
+        under init with only supervisord's address in its environment to tell whose it is."""
+        left = [p for p in self.orphans() if p.pid != daemon]
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                LOG.warning("killing %s (pid %d), left by a stopped program", proc.name(), proc.pid)
+                proc.kill()
+        psutil.wait_procs(left, timeout=5)
 
     def reap_orphans(self, known: Sequence[tuple[int, float]], timeout: float = 10) -> list[int]:
         """Stop what a crashed supervisord left running (SIGTERM, SIGKILL after `timeout`)."""

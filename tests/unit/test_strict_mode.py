@@ -75,8 +75,7 @@ def test_a_fresh_signature_is_accepted(client, monkeypatch) -> None:
     [
         (datetime(2020, 11, 24, 12, 0, tzinfo=UTC), "Signature expired"),
         (datetime(2031, 1, 1, tzinfo=UTC), "Signature not yet current"),
-        # Offsets from the time the test runs (not when it is collected: a minute later,
-        # "16 minutes ahead" would be inside the window).
+        # From the clock when the test runs, not when it is collected (minutes earlier).
         (-timedelta(minutes=16), "Signature expired"),
         (timedelta(minutes=16), "Signature not yet current"),
     ],
