@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class Shipper:
         self._client: Any = None
         self._known: set[tuple[str, str]] = set()
         self._groups: list[str] = []
+        self._streams: list[tuple[str, str]] = []
         self._poll_s = poll_s
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -72,9 +73,11 @@ class Shipper:
         self.thread.start()
         return self
 
-    def want_groups(self, names: list[str]) -> None:
-        """Create these log groups (the enabled types') as soon as the server answers."""
+    def want_groups(self, names: list[str], streams: Sequence[tuple[str, str]] = ()) -> None:
+        """Create these log groups (the enabled types') and (group, stream)s (a component's
+        own, before its first line) as soon as the server answers."""
         self._groups = list(names)
+        self._streams = list(streams)
         self._wake.set()
 
     def stop(self, drain_s: float = 10.0) -> int:
@@ -110,12 +113,15 @@ class Shipper:
         """One round; returns the records settled. Raises ServerAway when the server is not
         taking lines now (nothing is lost: the spool keeps them)."""
         with self._lock:
-            if self._groups:
+            if self._groups or self._streams:
                 try:
                     groups.ensure_groups(self._logs(), self._groups)
+                    for group, stream in self._streams:
+                        groups.ensure_stream(self._logs(), group, stream)
+                        self._known.add((group, stream))
                 except (BotoCoreError, ClientError) as exc:
                     raise ServerAway(str(exc)) from exc
-                self._groups = []
+                self._groups, self._streams = [], []
             records = self.reader.read()
             if not records:
                 self.reader.tidy()

@@ -113,8 +113,9 @@ def supervise(
     while not stopping.is_set():
         generation, spec = current(store, ctx.spec)
         live = ctx.with_spec(spec)
-        shipper.want_groups(log_shipping.enabled_groups(spec))
         output = log_shipping.component_output(ctx, spec, service, writer, time.time(), redact)
+        own = [(output.group, output.stream)] if output and output.setting.enabled else []
+        shipper.want_groups(log_shipping.enabled_groups(spec), own)
         child = subprocess.Popen(
             command(live),
             env=live.airflow_env(service, spool),
