@@ -271,6 +271,41 @@ def test_example_dag_runs_through_celery(tier: Tier) -> None:
     tier.runs.append(execution)
 
 
+def test_cloudwatch_log_groups_in_containers(tier: Tier) -> None:
+    """The logs container serves MWAA's groups to the AWS CLI and boto3: a run's task lines
+    are in the Task group under MWAA 1.10.12's stream names, and the worker container's
+    lines in the Worker group under its own stream."""
+    from tests.conftest import aws, logs_client
+
+    execution = tier.runs[-1] if tier.runs else _run_to_success(tier, DAG)[0]
+    endpoint = f"http://127.0.0.1:{PORTS['logs']}"
+    listed = aws(
+        "logs", "describe-log-groups", "--log-group-name-prefix", "airflow-mwaa-local",
+        endpoint=endpoint,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    groups = {g["logGroupName"] for g in json.loads(listed.stdout)["logGroups"]}
+    kinds = ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker")
+    assert groups == {f"airflow-mwaa-local-{kind}" for kind in kinds}, groups
+
+    logs = logs_client(PORTS["logs"])
+    stream = f"{DAG}/say_hello/{execution.replace(':', '_')}/1.log"
+
+    def task_lines() -> list[str]:
+        try:
+            page = logs.get_log_events(
+                logGroupName="airflow-mwaa-local-Task", logStreamName=stream, startFromHead=True
+            )
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        return [event["message"] for event in page["events"]]
+
+    wait_until(lambda: any("Task exited" in m for m in task_lines()), 90, f"{stream}'s end")
+    assert any("hello from bash" in m for m in task_lines()), task_lines()
+    workers = logs.describe_log_streams(logGroupName="airflow-mwaa-local-Worker")["logStreams"]
+    assert any(s["logStreamName"].startswith("worker_") for s in workers), workers
+
+
 def test_mwaa_api_in_containers(tier: Tier) -> None:
     """The api container fronts the web server: boto3, the documented curl over HTTPS, login."""
     import base64
