@@ -462,7 +462,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[], LogsServer]]:
                 server.proc.wait(30)
 
 
-SPARE_PORTS = ports(web=14080, https=14443, airflow=14081, s3=14900, postgres=14433, redis=14380)
+SPARE_PORTS = ports(
+    web=14080, https=14443, airflow=14081, s3=14900, postgres=14433, redis=14380, logs=14910
+)
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,9 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.docker
 
-PORTS = ports(web=17080, https=17443, airflow=17081, s3=17900, postgres=17433, redis=17380)
+PORTS = ports(
+    web=17080, https=17443, airflow=17081, s3=17900, postgres=17433, redis=17380, logs=17910
+)
 COMPOSE_PROJECT = f"mwaa-local-dockerv1{PORT_OFFSET or ''}"
 
 

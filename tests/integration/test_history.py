@@ -37,7 +37,9 @@ from tests.integration.ui_checks import UITarget, sign_in
 
 pytestmark = pytest.mark.native
 
-B_PORTS = ports(web=24080, https=24443, airflow=24081, s3=24900, postgres=24433, redis=24380)
+B_PORTS = ports(
+    web=24080, https=24443, airflow=24081, s3=24900, postgres=24433, redis=24380, logs=24910
+)
 BUCKET = "airflow-mwaa-local"
 PASSPHRASE = "correct horse battery staple"
 # What A keeps secret: none of it may be readable in an archive without the passphrase.

@@ -21,7 +21,9 @@ from tests.conftest import Env, make_state_dir, ports
 
 pytestmark = pytest.mark.native
 
-PORTS = ports(web=20080, https=20443, airflow=20081, s3=20900, postgres=20433, redis=20380)
+PORTS = ports(
+    web=20080, https=20443, airflow=20081, s3=20900, postgres=20433, redis=20380, logs=20910
+)
 NAME = "mwaa-local"
 KEYS = {
     "AKIDSTRICT": {"secret": "right-secret", "identity": "assumed-role/Admin/sam", "roles": ["Op"]}
