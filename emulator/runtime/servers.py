@@ -238,7 +238,7 @@ def clear_stale_lock(data: Path) -> bool:
 
 def logs_server_script() -> Path:
     """moto's CloudWatch Logs, journaled to a folder: the same script as the Docker image's."""
-    return settings().project_dir / "images" / "logs" / "serve.py"
+    return INSTALL_DIR / "images" / "logs" / "serve.py"
 
 
 def logs(data: Path, port: int) -> Launch:
