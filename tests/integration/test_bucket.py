@@ -97,8 +97,10 @@ def home_is_airflow_home():
 with DAG("home_sample", start_date=datetime(2020, 1, 1), schedule_interval=None) as dag:
     PythonOperator(task_id="check_home", python_callable=home_is_airflow_home)
 """
-# The scheduler skips these folders: their DAGs are only seen through the loaders above.
-AIRFLOWIGNORE = "team_a/\nsample/\n"
+# The scheduler skips this folder: its DAGs are only seen through the loader above. (Not
+# sample/: Airflow 1.10.12's scheduler deletes the serialized DAG of a file its own listing
+# leaves out, so trigger_dag would find home_sample only now and then.)
+AIRFLOWIGNORE = "team_a/\n"
 PLAIN_DAG = """\
 from datetime import datetime
 
