@@ -6,6 +6,7 @@ and finished runs are as they were."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -225,7 +226,8 @@ def test_a_worker_killed_mid_task_has_its_tasks_retried_or_failed(env) -> None:
             tree += [leader, *leader.children(recursive=True)]
     assert any("airflow" in " ".join(p.cmdline()) for p in tree), "no task under the workers"
     for proc in tree:
-        proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(psutil.NoSuchProcess):  # a short-lived child may be gone
+            proc.send_signal(signal.SIGKILL)
     killed = time.monotonic()
 
     def decided() -> dict | None:
@@ -336,7 +338,9 @@ def test_down_within_30_s_and_up_after_a_crash_the_first_time(env) -> None:
         # A crash: supervisord and everything under it killed at once, as a power cut would.
         victims = _ours(env)
         for proc in victims:
-            proc.send_signal(signal.SIGKILL)
+            # A short-lived child (a health probe, a task's shell) may be gone already.
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGKILL)
         psutil.wait_procs(victims, timeout=30)
         # After a reboot the pids in the lock files belong to other processes: a live one of
         # PostgreSQL's user, which PostgreSQL and gunicorn take for a running server.
