@@ -345,6 +345,150 @@ def test_mwaa_api_in_containers(tier: Tier) -> None:
         assert DAG in page.read().decode()
 
 
+def _cli_call(token: str, command: str) -> tuple[int, dict]:
+    """POST /aws_mwaa/cli over the published HTTP port; (status, MWAA's JSON answer)."""
+    import urllib.error
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORTS['web']}/aws_mwaa/cli",
+        data=command.encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_cli_commands_stay_inside_the_api_container(tier: Tier) -> None:
+    """On MWAA the CLI endpoint's commands run in a container of their own. Here they run in
+    the api container, as its unprivileged user and in its exchange folder: a file option
+    that leads out of that folder is refused in MWAA's error shape, nothing from outside the
+    DAGs folder is parsed, and an export lands in the container, not on the host."""
+    import base64
+
+    from tests.conftest import mwaa_client
+
+    token = mwaa_client(PORTS).create_cli_token(Name="mwaa-local")["CliToken"]
+    api = _container("api")
+    exchange = "/usr/local/airflow/exchange"
+    for command in (
+        "variables -e /usr/local/airflow/state/stolen.json",
+        f"variables -e ../../../..{tier.env.home}/stolen.json",
+        "pool -e /tmp/pools.json",
+        "variables -i /usr/local/airflow/access.json",
+        "list_dags -sd /tmp",
+    ):
+        status, body = _cli_call(token, command)
+        assert status == 400, (command, body)
+        assert set(body) >= {"message"} and (
+            "exchange folder" in body["message"] or "DAGs folder" in body["message"]
+        ), (command, body)
+    assert not (tier.env.home / "stolen.json").exists()
+    code, _ = api.exec_run(["test", "-e", "/usr/local/airflow/state/stolen.json"])
+    assert code != 0, "a refused export was written in the container"
+
+    status, body = _cli_call(token, "variables -s docker_exchange_probe forty-two")
+    assert status == 200, body
+    try:
+        status, body = _cli_call(token, "variables -e exported.json")
+        assert status == 200, body
+        code, out = api.exec_run(["stat", "-c", "%U %s", f"{exchange}/exported.json"])
+        assert code == 0, out.decode()
+        owner = out.decode().split()[0]
+        assert owner != "root", f"the export was written by {owner}"
+        code, out = api.exec_run(["cat", f"{exchange}/exported.json"])
+        assert json.loads(out)["docker_exchange_probe"] == "forty-two"
+        # Only in the container: nothing of it in the environment's folder on the host.
+        assert not list(tier.env.home.rglob("exported.json"))
+        status, body = _cli_call(token, "variables -g docker_exchange_probe")
+        assert base64.b64decode(body["stdout"]).decode().strip().splitlines()[-1] == "forty-two"
+    finally:
+        _cli_call(token, "variables -x docker_exchange_probe")
+        api.exec_run(["rm", "-f", f"{exchange}/exported.json"])
+
+
+LOGS_DAG = """from airflow import DAG
+import logging
+from airflow.operators.python_operator import PythonOperator
+from airflow.utils.dates import days_ago
+
+
+def speak():
+    from airflow.hooks.base_hook import BaseHook
+
+    print("print-marker-docker")
+    logging.getLogger("cw_test").warning("warning-marker-docker")
+    logging.getLogger("cw_test").debug("debug-marker-docker")
+    print("password is", BaseHook.get_connection("docker_secret_conn").password)
+
+
+with DAG("cw_docker", start_date=days_ago(1), schedule_interval=None, catchup=False) as dag:
+    PythonOperator(task_id="speak", python_callable=speak)
+"""
+SECRET_PASSWORD = "d0cker-Pa55word-for-logs"
+
+
+def test_task_logs_keep_their_level_hide_secrets_and_survive_a_logs_outage(tier: Tier) -> None:
+    """With the logs container stopped, a task that logs at three levels and prints a
+    connection's password still succeeds; once it is back, the Task group has the lines
+    spooled meanwhile at TaskLogs' level (INFO), `aws logs tail` shows them, and neither the
+    password nor the tokens used are in any group."""
+    from tests.conftest import aws, logs_client, mwaa_client, s3_client
+
+    mwaa = mwaa_client(PORTS)
+    cli_token = mwaa.create_cli_token(Name="mwaa-local")["CliToken"]
+    # connections is not on MWAA's allow-list: through the scheduler container, as a user would.
+    _airflow(
+        tier, "connections", "--add", "--conn_id", "docker_secret_conn", "--conn_type", "http",
+        "--conn_host", "example.com", "--conn_password", SECRET_PASSWORD,
+    )  # fmt: skip
+    s3_client(PORTS).put_object(Bucket="airflow-mwaa-local", Key="dags/cw_docker.py", Body=LOGS_DAG)
+    logs_container = _container("logs")
+    logs_container.stop(timeout=10)
+    try:
+        execution, _ = _run_to_success(tier, "cw_docker")
+    finally:
+        logs_container.start()
+    endpoint = f"http://127.0.0.1:{PORTS['logs']}"
+    group = "airflow-mwaa-local-Task"
+    stream = f"cw_docker/speak/{execution.replace(':', '_')}/1.log"
+
+    def lines() -> str:
+        try:
+            page = logs_client(PORTS["logs"]).get_log_events(
+                logGroupName=group, logStreamName=stream, startFromHead=True
+            )
+        except Exception:  # noqa: BLE001 - the server is coming back, or the stream is not there yet
+            return ""
+        return "\n".join(e["message"] for e in page["events"])
+
+    wait_until(lambda: "Task exited" in lines(), 120, f"{stream}, spooled while logs was away")
+    text = lines()
+    assert "print-marker-docker" in text and "warning-marker-docker" in text, text
+    assert "debug-marker-docker" not in text  # TaskLogs at INFO
+    assert "password is ***" in text, text
+
+    tail = aws("logs", "tail", group, "--since", "30m", endpoint=endpoint)
+    assert tail.returncode == 0, tail.stderr
+    assert any(
+        line.split(" ")[1:2] == [stream] and "print-marker-docker" in line
+        for line in tail.stdout.splitlines()
+    ), tail.stdout[-3000:]
+
+    web_token = mwaa.create_web_login_token(Name="mwaa-local")["WebToken"]
+    logs = logs_client(PORTS["logs"])
+    for name in {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]}:
+        found = []
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=name):
+            found += [e["message"] for e in page["events"]]
+        text = "\n".join(found)
+        for secret in (SECRET_PASSWORD, cli_token, web_token, "mwaa-local-s3-key"):
+            assert secret not in text, f"{name} holds a secret"
+
+
 class TestDockerUI(UIChecks):
     @pytest.fixture
     def target(self, tier: Tier) -> UITarget:
