@@ -478,8 +478,21 @@ def test_task_logs_keep_their_level_hide_secrets_and_survive_a_logs_outage(tier:
         for line in tail.stdout.splitlines()
     ), tail.stdout[-3000:]
 
-    web_token = mwaa.create_web_login_token(Name="mwaa-local")["WebToken"]
+    # The components' own groups: a stream per container, nothing below their WARNING.
+    from emulator.cloudwatch import lines as log_lines
+    from emulator.cloudwatch.log_types import LEVELS
+
     logs = logs_client(PORTS["logs"])
+    for kind in ("Scheduler", "Worker", "WebServer"):
+        name = f"airflow-mwaa-local-{kind}"
+        assert logs.describe_log_streams(logGroupName=name)["logStreams"], f"{name}: no stream"
+        previous = LEVELS["INFO"]
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=name):
+            for event in page["events"]:
+                previous = log_lines.level_of(event["message"], previous)
+                assert previous >= LEVELS["WARNING"], (name, event["message"])
+
+    web_token = mwaa.create_web_login_token(Name="mwaa-local")["WebToken"]
     for name in {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]}:
         found = []
         for page in logs.get_paginator("filter_log_events").paginate(logGroupName=name):
