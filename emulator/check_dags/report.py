@@ -8,6 +8,7 @@ and a requirements.txt that does not install.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -140,8 +141,13 @@ def _error_problem(error: dict[str, Any], show: Callable[[str], str]) -> Problem
         line=error.get("line"),
         message=message,
         dag_id=error.get("dag_id"),
-        detail=_tail(error.get("traceback", "")),
+        detail=_shown_frames(_tail(error.get("traceback", "")), show),
     )
+
+
+def _shown_frames(traceback: str, show: Callable[[str], str]) -> str:
+    """A traceback's `File "..."` paths as the rest of the report shows paths."""
+    return re.sub(r'File "([^"]+)"', lambda m: f'File "{show(m.group(1))}"', traceback)
 
 
 def _owner_problems(

@@ -21,8 +21,9 @@ FILES = (
     "requirements/platform.lock",
     "requirements/servers.lock",
 )
-# Whole folders, without what is built into them (wheelhouses).
-FOLDERS = ("images/airflow", "images/offline")
+# Whole folders, without what is built into them (wheelhouses). All of images/: the native
+# runtime runs scripts from there too (the S3 and CloudWatch Logs servers' serve.py).
+FOLDERS = ("images",)
 SKIPPED_PARTS = frozenset({"wheels", "wheels.partial", "__pycache__"})
 
 

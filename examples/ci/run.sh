@@ -16,7 +16,10 @@
 #   PYTHON        the Python that makes CI_VENV (default: python3)
 # mwaa-local installs its own Airflow platform on first use into MWAA_LOCAL_TOOL_HOME
 # (default ~/.cache/mwaa-local): keep that folder in the CI cache, or point
-# MWAA_LOCAL_WHEELHOUSE at a folder of wheels, and no package index is needed for it.
+# MWAA_LOCAL_WHEELHOUSE at a folder of wheels, and no package index is needed for it. With
+# PIP_NO_INDEX=1 PIP_FIND_LINKS=<that folder> as well, the install step needs none either
+# (the README's "Use it in your CI" says what the folder must hold). `make test` runs this
+# script that way on examples/user-project (tests/integration/test_ci_recipe.py).
 set -euo pipefail
 
 : "${INSTALL_FROM:?set INSTALL_FROM to what pip installs mwaa-local from (see the top of $0)}"

@@ -128,3 +128,19 @@ def test_the_text_report_lists_problems_by_file_and_line_and_says_what_next() ->
     ]
     assert lines[-4] == "dags/a.py:2: import error: ImportError: y"
     assert report.as_json()["ok"] is False
+
+
+def test_a_traceback_shows_the_dag_files_paths_as_the_report_does() -> None:
+    error = {
+        "kind": "import",
+        "path": "/p/dags/a.py",
+        "line": 3,
+        "message": "ImportError: y",
+        "traceback": "Traceback (most recent call last):\n"
+        '  File "/p/dags/a.py", line 3, in <module>\n'
+        '  File "/p/plugins/helpers.py", line 1, in <module>\n',
+    }
+    text = render(_build(_parsed(_file("/p/dags/a.py", errors=[error]))))
+    assert '  File "dags/a.py", line 3, in <module>' in text
+    assert '  File "plugins/helpers.py", line 1, in <module>' in text
+    assert "/p/" not in text
