@@ -48,10 +48,12 @@ lint: venv
 	@$(VENV)/bin/mypy
 
 # The unit tests in random order (pytest-randomly; its seed is in the header to repeat one),
-# then the integration tests in file order: they share environments.
+# then the integration tests in file order (they share environments), the Docker files beside
+# the native ones (tests/lanes.py; LANES=serial for one after the other).
+LANES ?= parallel
 test: lint
 	@$(VENV)/bin/python -m pytest tests/unit -p randomly $(PYTEST_ARGS)
-	@$(VENV)/bin/python -m pytest tests/integration $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m tests.lanes $(LANES) $(PYTEST_ARGS)
 
 # Upload dags/, plugins/ and requirements/requirements.txt, then update the environment.
 deploy: venv
