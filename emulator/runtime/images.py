@@ -345,6 +345,9 @@ def build_wheelhouse(
     partial.mkdir(parents=True)
     (partial / "requirements.txt").write_text(requirements)
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # pip, not uv (which the venvs use, emulator/venvs.py): a wheelhouse is wheel files, and uv
+    # only installs (it has no `pip download` or `pip wheel`); `uv build` makes a wheel of a
+    # project, but fetches none from the index.
     _run(
         [
             python,
