@@ -105,10 +105,16 @@ def progress_step(log_text: str, total: int) -> str:
     if re.search(r"^(?:Installed|Prepared|Audited) \d+ package", log_text, re.MULTILINE):
         return "unpacking them"
     if re.search(r"^Resolved \d+ package", log_text, re.MULTILINE):
-        started = len(re.findall(r"^Downloading ", log_text, re.MULTILINE))
-        done = len(re.findall(r"^ Downloaded ", log_text, re.MULTILINE))
-        large = f" ({done} of {started} large downloads done)" if started else ""
-        return f"fetching and building {total} packages{large}"
+        counts = []
+        for done, started, what in (
+            (r"^ Downloaded ", r"^Downloading ", "large downloads"),
+            (r"^ +Built ", r"^ +Building ", "sdists built"),
+        ):
+            begun = len(re.findall(started, log_text, re.MULTILINE))
+            if begun:
+                counts.append(f"{len(re.findall(done, log_text, re.MULTILINE))} of {begun} {what}")
+        detail = f" ({', '.join(counts)})" if counts else ""
+        return f"fetching and building {total} packages{detail}"
     # pip fetches (or finds) every package first, then installs them all.
     if "Installing collected packages" in log_text:
         return "unpacking them"

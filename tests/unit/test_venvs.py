@@ -60,13 +60,16 @@ Resolved 147 packages in 695ms
 Downloading numpy (17.4MiB)
 Downloading babel (9.7MiB)
  Downloaded babel
+   Building tornado==5.1.1
+   Building pendulum==1.4.4
+      Built tornado==5.1.1
 """
 
 
 def test_progress_says_how_far_uv_or_pip_is() -> None:
     assert venvs.progress_step("", 147) == "0 of 147 packages found"
     assert venvs.progress_step(UV_FETCHING, 147) == (
-        "fetching and building 147 packages (1 of 2 large downloads done)"
+        "fetching and building 147 packages (1 of 2 large downloads, 1 of 2 sdists built)"
     )
     assert venvs.progress_step(UV_FETCHING + "Prepared 147 packages in 20s\n", 147) == (
         "unpacking them"
