@@ -91,7 +91,9 @@ def install_argv(
     if uv is None:
         installer = [str(venv_python), "-m", "pip", "--disable-pip-version-check", "install"]
     else:
-        installer = [str(uv), "pip", "install", "--python", str(venv_python)]
+        # Byte-compiled as pip does: the unprivileged user that runs Airflow's commands cannot
+        # write __pycache__ into the venv, and would compile every module on every start.
+        installer = [str(uv), "pip", "install", "--python", str(venv_python), "--compile-bytecode"]
     return [*installer, *sources(wheelhouse), *arguments]
 
 

@@ -18,6 +18,7 @@ def test_the_pins_install_with_uv_without_their_dependencies() -> None:
     argv = venvs.install_argv(UV, PYTHON, None, venvs.lock_arguments(LOCKS))
     assert argv[:5] == [str(UV), "pip", "install", "--python", str(PYTHON)]
     assert "--no-deps" in argv
+    assert "--compile-bytecode" in argv  # as pip does: Airflow's user cannot write __pycache__
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "-r"] == [str(p) for p in LOCKS]
     assert "--no-index" not in argv  # the package index, when no wheelhouse is given
 
