@@ -13,6 +13,8 @@ venv: $(VENV)/.installed $(SERVERS_VENV)/.installed
 # emulator/venvs.py makes both, as the installed tool makes its own: `python -m venv`, then the
 # pins with uv (its pinned version bootstrapped into .uv/ by the venv's pip), all with --no-deps
 # (Airflow 1.10.12's metadata cannot be met on Python 3.11; the lock files are complete).
+# The servers' Python runs as root, which writes __pycache__ as it imports: no byte-compiling
+# of all of moto, botocore and the AWS CLI up front (about half of that venv's time).
 $(VENV)/.installed: requirements/platform.lock requirements/dev.lock pyproject.toml emulator/venvs.py
 	@echo "mwaa-local: installing Airflow 1.10.12 and the emulator into $(VENV) (first run only)"
 	@$(PYTHON) -m emulator.venvs $(VENV) --python $(PYTHON) --lock requirements/platform.lock \
@@ -20,7 +22,8 @@ $(VENV)/.installed: requirements/platform.lock requirements/dev.lock pyproject.t
 
 $(SERVERS_VENV)/.installed: requirements/servers.lock emulator/venvs.py
 	@echo "mwaa-local: installing embedded PostgreSQL, Redis and S3 into $(SERVERS_VENV) (first run only)"
-	@$(PYTHON) -m emulator.venvs $(SERVERS_VENV) --python $(PYTHON) --lock requirements/servers.lock
+	@$(PYTHON) -m emulator.venvs $(SERVERS_VENV) --python $(PYTHON) --lock requirements/servers.lock \
+		--no-compile
 
 up: venv
 	@$(MWAA) up --runtime $(RUNTIME)

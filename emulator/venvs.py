@@ -84,16 +84,24 @@ def bootstrap_argv(venv_python: Path, target: Path, wheelhouse: Path | None) -> 
 
 
 def install_argv(
-    uv: Path | None, venv_python: Path, wheelhouse: Path | None, arguments: Sequence[str]
+    uv: Path | None,
+    venv_python: Path,
+    wheelhouse: Path | None,
+    arguments: Sequence[str],
+    compile_bytecode: bool = True,
 ) -> list[str]:
     """One install into the venv of `venv_python`: with uv, or with the venv's pip when `uv`
     is None. `arguments` are in pip's syntax, which `uv pip install` shares."""
     if uv is None:
         installer = [str(venv_python), "-m", "pip", "--disable-pip-version-check", "install"]
+        if not compile_bytecode:
+            installer.append("--no-compile")
     else:
         # Byte-compiled as pip does: the unprivileged user that runs Airflow's commands cannot
         # write __pycache__ into the venv, and would compile every module on every start.
-        installer = [str(uv), "pip", "install", "--python", str(venv_python), "--compile-bytecode"]
+        installer = [str(uv), "pip", "install", "--python", str(venv_python)]
+        if compile_bytecode:
+            installer.append("--compile-bytecode")
     return [*installer, *sources(wheelhouse), *arguments]
 
 
@@ -206,11 +214,14 @@ def create(
     extra: list[list[str]] | None = None,
     uv_home: Path | None = None,
     use_uv: bool = True,
+    compile_bytecode: bool = True,
 ) -> None:
     """A venv at `folder` with every pin of `lock` (one lock file or several), then each of
     `extra` (install arguments in pip's syntax, e.g. an editable install). Marked finished
     with `.installed` only when all of it worked. uv comes from `uv_home` (default: `.uv`
-    beside the venv); `use_uv=False` installs with pip alone (bench/install compares them)."""
+    beside the venv); `use_uv=False` installs with pip alone (bench/install compares them).
+    `compile_bytecode=False` leaves the modules to be compiled when first imported: for a venv
+    whose Python only root runs (the servers'), which writes __pycache__ itself."""
     locks = [lock] if isinstance(lock, Path) else list(lock)
     log.parent.mkdir(parents=True, exist_ok=True)
     _run([python, "-m", "venv", str(folder)], log, f"making {folder.name}", say)
@@ -229,7 +240,7 @@ def create(
         )
     names = " and ".join(lock.name for lock in locks)
     _run(
-        install_argv(uv, venv_python, wheelhouse, lock_arguments(locks)),
+        install_argv(uv, venv_python, wheelhouse, lock_arguments(locks), compile_bytecode),
         log,
         f"installing {names}",
         say,
@@ -237,7 +248,7 @@ def create(
     )
     for arguments in extra or []:
         _run(
-            install_argv(uv, venv_python, wheelhouse, arguments),
+            install_argv(uv, venv_python, wheelhouse, arguments, compile_bytecode),
             log,
             f"installing {arguments[-1]}",
             say,
@@ -259,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="the venv's interpreter")
     parser.add_argument("--wheelhouse", type=Path, help="install only from this folder")
     parser.add_argument("--log", type=Path, help="default: FOLDER/install.log")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="no byte-compiling (a venv only root runs)"
+    )
     args = parser.parse_args(argv)
     log = args.log or args.folder / "install.log"
     extra = (
@@ -266,7 +280,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.monotonic()
     try:
-        create(args.python, args.folder, args.lock, log, _say, args.wheelhouse, extra)
+        create(
+            args.python,
+            args.folder,
+            args.lock,
+            log,
+            _say,
+            args.wheelhouse,
+            extra,
+            compile_bytecode=not args.no_compile,
+        )
     except (VenvError, OSError, subprocess.CalledProcessError) as exc:
         sys.stderr.write(f"mwaa-local: {exc}\n")
         return 1

@@ -32,6 +32,12 @@ def test_a_wheelhouse_is_the_only_source() -> None:
     assert "--no-index" in venvs.bootstrap_argv(PYTHON, Path("/t"), wheels)
 
 
+def test_a_venv_only_root_runs_is_not_byte_compiled_up_front() -> None:
+    assert "--compile-bytecode" not in venvs.install_argv(UV, PYTHON, None, ["x"], False)
+    assert "--no-compile" in venvs.install_argv(None, PYTHON, None, ["x"], False)
+    assert "--no-compile" not in venvs.install_argv(None, PYTHON, None, ["x"])
+
+
 def test_without_uv_the_venvs_own_pip_installs() -> None:
     argv = venvs.install_argv(None, PYTHON, None, ["--no-deps", "-e", "."])
     assert argv[:3] == [str(PYTHON), "-m", "pip"]
