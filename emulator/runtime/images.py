@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import platform
@@ -343,6 +344,21 @@ def build_wheelhouse(
     stamp = dest / ".stamp"
     if stamp.is_file() and stamp.read_text().strip() == digest:
         return False
+    # Two builds at once (two `up`s, the test lanes) would remove each other's partial folder:
+    # the second waits, then finds the first one's wheels. The lock is not beside `dest`, where
+    # it would become part of the images' and the tool bundle's inputs.
+    name = hashlib.sha256(str(dest.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"mwaa-local-wheelhouse-{name}.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        if stamp.is_file() and stamp.read_text().strip() == digest:
+            return False
+        _fill_wheelhouse(lock, dest, progress, requirements, installer, digest)
+    return True
+
+
+def _fill_wheelhouse(
+    lock: Path, dest: Path, progress: Progress, requirements: str, installer: str, digest: str
+) -> None:
     python = _wheel_python()
     count = len(requirements.splitlines())
     started = time.monotonic()
@@ -381,7 +397,6 @@ def build_wheelhouse(
     shutil.rmtree(dest, ignore_errors=True)
     partial.rename(dest)
     progress(f"wheelhouse ready in {time.monotonic() - started:.0f} s")
-    return True
 
 
 def build_airflow_wheelhouse(progress: Progress) -> bool:
