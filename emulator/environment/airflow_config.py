@@ -6,6 +6,7 @@ written into airflow.cfg by hand.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,14 @@ from emulator.environment.classes import CLASSES
 if TYPE_CHECKING:
     from emulator.environment.secrets import Secrets
     from emulator.environment.spec import EnvironmentSpec
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
 
 # MWAA's settings for Airflow 1.10.12 (see ../shared/mwaa-behaviour.md, section 6).
 MWAA_DEFAULTS = {
@@ -28,29 +37,51 @@ MWAA_DEFAULTS = {
     "core.dag_file_processor_timeout": "50",
     "api.auth_backend": "airflow.api.auth.backend.deny_all",
     "celery.default_queue": "default",
-    # Two gunicorn workers keep the idle footprint small on a laptop; MWAA sizes its own.
-    "webserver.workers": "2",
+    # One gunicorn worker: the UI of one developer needs no more, and each worker holds a
+    # whole copy of the web app (about 95 MiB); MWAA sizes its own.
+    "webserver.workers": "1",
     "webserver.worker_refresh_interval": "1800",
     # A cross-site request carries no session: other sites' pages cannot act as the user.
     "webserver.cookie_samesite": "Lax",
 }
 
-# How quickly Airflow notices DAG files. "mwaa" is MWAA's own; "fast" is the local default.
+# How quickly Airflow notices DAG files and starts tasks. "mwaa" is MWAA's own; "fast" is the
+# local default, sized to this machine (see the README's "Speed, memory and what was traded").
 TIMINGS = {
     "mwaa": {"scheduler.dag_dir_list_interval": "300", "scheduler.min_file_process_interval": "30"},
     "fast": {
         "scheduler.dag_dir_list_interval": "1",
-        "scheduler.min_file_process_interval": "3",
-        # Airflow 1.10.12's file processor loop turns once a second and starts at most
-        # max_threads files per turn: enough that a new file never waits behind the others.
-        "scheduler.max_threads": "8",
+        # Airflow 1.10.12 moves a task from a new run to `scheduled` only when the DAG file
+        # processor parses the run's file again: each file is due again as soon as it was
+        # parsed, so a trigger waits at most one turn of the processor loop (a second). The
+        # price is one parse per file per turn (about 60 ms of CPU each).
+        "scheduler.min_file_process_interval": "0",
+        # The scheduler loop has a 1 s floor of its own; the default poll (1 s) is added on
+        # top of it, making it 2 s between a task being scheduled and being sent to Celery.
+        "scheduler.processor_poll_interval": "0",
         "scheduler.scheduler_heartbeat_sec": "2",
+        # `airflow run --local` notices its task ended at its next heartbeat: after 1 s, not
+        # 5, so the worker's pool process is free again for the next task of the run.
+        "scheduler.job_heartbeat_sec": "1",
         "core.min_serialized_dag_update_interval": "3",
         # A task whose worker died (its heartbeat stopped) is failed or retried after 20 s,
-        # not MWAA's 300 s: four missed heartbeats (job_heartbeat_sec is 5).
+        # not MWAA's 300 s.
         "scheduler.scheduler_zombie_task_threshold": "20",
     },
 }
+
+
+def timing_options(timing: str) -> dict[str, str]:
+    """Airflow's options for MWAA_LOCAL_TIMING `timing`, sized to this machine."""
+    if timing not in TIMINGS:
+        raise ValueError(f"MWAA_LOCAL_TIMING must be one of {', '.join(TIMINGS)} (got {timing!r})")
+    options = dict(TIMINGS[timing])
+    if timing == "fast":
+        # One parsing process per core: more only queue for the same cores (each a copy of
+        # the scheduler), fewer leave a core idle while files wait. It also bounds what
+        # parsing every file at every turn costs: at most one parse per core per second.
+        options["scheduler.max_threads"] = str(cores())
+    return options
 
 
 @dataclass(frozen=True)
@@ -123,9 +154,7 @@ def airflow_environment(
     `service` is the component (scheduler, worker, webserver; None for others) and
     `log_spool` the folder its log lines wait in for the service's CloudWatch shipper.
     """
-    if timing not in TIMINGS:
-        raise ValueError(f"MWAA_LOCAL_TIMING must be one of {', '.join(TIMINGS)} (got {timing!r})")
-    options: dict[str, str] = {**MWAA_DEFAULTS, **TIMINGS[timing]}
+    options: dict[str, str] = {**MWAA_DEFAULTS, **timing_options(timing)}
     options["celery.worker_concurrency"] = str(tasks_per_worker(spec))
     options["core.logging_level"] = component_log_level(spec, service)
     options.update(spec.config_options)

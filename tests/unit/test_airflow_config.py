@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.environment import spec
+from emulator.environment import airflow_config, spec
 from emulator.environment.airflow_config import (
     Infrastructure,
     Paths,
@@ -67,8 +67,40 @@ def test_mwaa_timing_uses_mwaa_intervals() -> None:
     env = compute("mwaa")
     assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "300"
     assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "30"
+    # None of the fast timing's loop settings: Airflow's own defaults, as on MWAA.
+    for name in ("MAX_THREADS", "PROCESSOR_POLL_INTERVAL", "JOB_HEARTBEAT_SEC"):
+        assert f"AIRFLOW__SCHEDULER__{name}" not in env
     with pytest.raises(ValueError, match="MWAA_LOCAL_TIMING"):
         compute("slow")
+
+
+def test_fast_timing_starts_a_triggered_task_within_a_loop_turn() -> None:
+    env = compute("fast")
+    # Each DAG file is parsed again at every turn of the processor loop (a new run's tasks
+    # are scheduled only then), and the scheduler loop adds no poll of its own to its 1 s.
+    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "0"
+    assert env["AIRFLOW__SCHEDULER__PROCESSOR_POLL_INTERVAL"] == "0"
+    assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "1"
+    # A finished task's `airflow run` frees its pool process within a second.
+    assert env["AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC"] == "1"
+
+
+def test_fast_timing_parses_with_one_process_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(airflow_config, "cores", lambda: 2)
+    assert compute("fast")["AIRFLOW__SCHEDULER__MAX_THREADS"] == "2"
+    monkeypatch.setattr(airflow_config, "cores", lambda: 4)
+    assert compute("fast")["AIRFLOW__SCHEDULER__MAX_THREADS"] == "4"
+
+
+def test_timing_settings_yield_to_the_environments_options() -> None:
+    env = compute("fast", AirflowConfigurationOptions={"scheduler.max_threads": "4"})
+    assert env["AIRFLOW__SCHEDULER__MAX_THREADS"] == "4"
+
+
+def test_one_gunicorn_worker_unless_configured() -> None:
+    assert compute()["AIRFLOW__WEBSERVER__WORKERS"] == "1"
+    env = compute(AirflowConfigurationOptions={"webserver.workers": "3"})
+    assert env["AIRFLOW__WEBSERVER__WORKERS"] == "3"
 
 
 def test_workers_autoscale_from_one_pool_process_up_to_the_class() -> None:
