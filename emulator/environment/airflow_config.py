@@ -6,7 +6,6 @@ written into airflow.cfg by hand.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,13 +15,6 @@ from emulator.environment.classes import CLASSES
 if TYPE_CHECKING:
     from emulator.environment.secrets import Secrets
     from emulator.environment.spec import EnvironmentSpec
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 # MWAA's settings for Airflow 1.10.12 (see ../shared/mwaa-behaviour.md, section 6).
@@ -52,10 +44,16 @@ TIMINGS = {
     "fast": {
         "scheduler.dag_dir_list_interval": "1",
         # Airflow 1.10.12 moves a task from a new run to `scheduled` only when the DAG file
-        # processor parses the run's file again: each file is due again as soon as it was
-        # parsed, so a trigger waits at most one turn of the processor loop (a second). The
-        # price is one parse per file per turn (about 60 ms of CPU each).
-        "scheduler.min_file_process_interval": "0",
+        # processor parses the run's file again. 0 (each file at every turn) was tried: a
+        # trigger's wait went from 2.3 to 1.8 s (p50), but with 22 files the 8 processes
+        # parsed all the time and a new DAG took 3.2 s instead of 1.5 s to reach the UI
+        # (bench/dag_sync), at a higher idle CPU. 3 s it stays.
+        "scheduler.min_file_process_interval": "3",
+        # Airflow 1.10.12's file processor loop turns once a second and starts at most
+        # max_threads files per turn, round-robin: with one per core (2 here) a new DAG waited
+        # behind the others (8-12 s to reach the UI with 22 files instead of 1.5 s). The
+        # processes are short-lived forks of the scheduler: the cost is CPU, not idle memory.
+        "scheduler.max_threads": "8",
         # The scheduler loop has a 1 s floor of its own; the default poll (1 s) is added on
         # top of it, making it 2 s between a task being scheduled and being sent to Celery.
         "scheduler.processor_poll_interval": "0",
@@ -72,16 +70,10 @@ TIMINGS = {
 
 
 def timing_options(timing: str) -> dict[str, str]:
-    """Airflow's options for MWAA_LOCAL_TIMING `timing`, sized to this machine."""
+    """Airflow's options for MWAA_LOCAL_TIMING `timing`."""
     if timing not in TIMINGS:
         raise ValueError(f"MWAA_LOCAL_TIMING must be one of {', '.join(TIMINGS)} (got {timing!r})")
-    options = dict(TIMINGS[timing])
-    if timing == "fast":
-        # One parsing process per core: more only queue for the same cores (each a copy of
-        # the scheduler), fewer leave a core idle while files wait. It also bounds what
-        # parsing every file at every turn costs: at most one parse per core per second.
-        options["scheduler.max_threads"] = str(cores())
-    return options
+    return dict(TIMINGS[timing])
 
 
 @dataclass(frozen=True)

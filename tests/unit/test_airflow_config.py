@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.environment import airflow_config, spec
+from emulator.environment import spec
 from emulator.environment.airflow_config import (
     Infrastructure,
     Paths,
@@ -74,22 +74,18 @@ def test_mwaa_timing_uses_mwaa_intervals() -> None:
         compute("slow")
 
 
-def test_fast_timing_starts_a_triggered_task_within_a_loop_turn() -> None:
+def test_fast_timing_sends_a_scheduled_task_at_the_next_scheduler_turn() -> None:
     env = compute("fast")
-    # Each DAG file is parsed again at every turn of the processor loop (a new run's tasks
-    # are scheduled only then), and the scheduler loop adds no poll of its own to its 1 s.
-    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "0"
+    # The scheduler loop adds no poll of its own to its 1 s floor.
     assert env["AIRFLOW__SCHEDULER__PROCESSOR_POLL_INTERVAL"] == "0"
+    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "3"
     assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "1"
     # A finished task's `airflow run` frees its pool process within a second.
     assert env["AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC"] == "1"
 
 
-def test_fast_timing_parses_with_one_process_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(airflow_config, "cores", lambda: 2)
-    assert compute("fast")["AIRFLOW__SCHEDULER__MAX_THREADS"] == "2"
-    monkeypatch.setattr(airflow_config, "cores", lambda: 4)
-    assert compute("fast")["AIRFLOW__SCHEDULER__MAX_THREADS"] == "4"
+def test_fast_timing_parses_up_to_eight_files_a_turn() -> None:
+    assert compute("fast")["AIRFLOW__SCHEDULER__MAX_THREADS"] == "8"
 
 
 def test_timing_settings_yield_to_the_environments_options() -> None:
