@@ -121,6 +121,23 @@ def memory(processes: list) -> tuple[float, float]:
     return rss / 2**20, pss / 2**20
 
 
+def cpu_seconds(processes: list) -> dict[tuple[int, float], float]:
+    """CPU seconds each process used so far, keyed by (pid, create time): its own and its
+    reaped children's, so the short-lived ones (Airflow's DAG file processors, the tasks' own
+    processes) count once their parent has reaped them."""
+    import psutil
+
+    found = {}
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+            key = (proc.pid, proc.create_time())
+        except psutil.Error:
+            continue
+        found[key] = times.user + times.system + times.children_user + times.children_system
+    return found
+
+
 class Verdicts:
     """Each figure with its target: met, or MISSED. `finish()` says which were missed and is the
     script's exit status (non-zero when any was), so `make bench` can stop at the first miss."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from emulator.environment.secrets import Secrets
     from emulator.environment.spec import EnvironmentSpec
 
+
 # MWAA's settings for Airflow 1.10.12 (see ../shared/mwaa-behaviour.md, section 6).
 MWAA_DEFAULTS = {
     "webserver.rbac": "True",
@@ -28,29 +29,51 @@ MWAA_DEFAULTS = {
     "core.dag_file_processor_timeout": "50",
     "api.auth_backend": "airflow.api.auth.backend.deny_all",
     "celery.default_queue": "default",
-    # Two gunicorn workers keep the idle footprint small on a laptop; MWAA sizes its own.
-    "webserver.workers": "2",
+    # One gunicorn worker: the UI of one developer needs no more, and each worker holds a
+    # whole copy of the web app (about 95 MiB); MWAA sizes its own.
+    "webserver.workers": "1",
     "webserver.worker_refresh_interval": "1800",
     # A cross-site request carries no session: other sites' pages cannot act as the user.
     "webserver.cookie_samesite": "Lax",
 }
 
-# How quickly Airflow notices DAG files. "mwaa" is MWAA's own; "fast" is the local default.
+# How quickly Airflow notices DAG files and starts tasks. "mwaa" is MWAA's own; "fast" is the
+# local default, sized to this machine (see the README's "Speed, memory and what was traded").
 TIMINGS = {
     "mwaa": {"scheduler.dag_dir_list_interval": "300", "scheduler.min_file_process_interval": "30"},
     "fast": {
         "scheduler.dag_dir_list_interval": "1",
+        # Airflow 1.10.12 moves a task from a new run to `scheduled` only when the DAG file
+        # processor parses the run's file again. 0 (each file at every turn) was tried: a
+        # trigger's wait went from 2.3 to 1.8 s (p50), but with 22 files the 8 processes
+        # parsed all the time and a new DAG took 3.2 s instead of 1.5 s to reach the UI
+        # (bench/dag_sync), at a higher idle CPU. 3 s it stays.
         "scheduler.min_file_process_interval": "3",
         # Airflow 1.10.12's file processor loop turns once a second and starts at most
-        # max_threads files per turn: enough that a new file never waits behind the others.
+        # max_threads files per turn, round-robin: with one per core (2 here) a new DAG waited
+        # behind the others (8-12 s to reach the UI with 22 files instead of 1.5 s). The
+        # processes are short-lived forks of the scheduler: the cost is CPU, not idle memory.
         "scheduler.max_threads": "8",
+        # The scheduler loop has a 1 s floor of its own; the default poll (1 s) is added on
+        # top of it, making it 2 s between a task being scheduled and being sent to Celery.
+        "scheduler.processor_poll_interval": "0",
         "scheduler.scheduler_heartbeat_sec": "2",
+        # `airflow run --local` notices its task ended at its next heartbeat: after 1 s, not
+        # 5, so the worker's pool process is free again for the next task of the run.
+        "scheduler.job_heartbeat_sec": "1",
         "core.min_serialized_dag_update_interval": "3",
         # A task whose worker died (its heartbeat stopped) is failed or retried after 20 s,
-        # not MWAA's 300 s: four missed heartbeats (job_heartbeat_sec is 5).
+        # not MWAA's 300 s.
         "scheduler.scheduler_zombie_task_threshold": "20",
     },
 }
+
+
+def timing_options(timing: str) -> dict[str, str]:
+    """Airflow's options for MWAA_LOCAL_TIMING `timing`."""
+    if timing not in TIMINGS:
+        raise ValueError(f"MWAA_LOCAL_TIMING must be one of {', '.join(TIMINGS)} (got {timing!r})")
+    return dict(TIMINGS[timing])
 
 
 @dataclass(frozen=True)
@@ -123,9 +146,7 @@ def airflow_environment(
     `service` is the component (scheduler, worker, webserver; None for others) and
     `log_spool` the folder its log lines wait in for the service's CloudWatch shipper.
     """
-    if timing not in TIMINGS:
-        raise ValueError(f"MWAA_LOCAL_TIMING must be one of {', '.join(TIMINGS)} (got {timing!r})")
-    options: dict[str, str] = {**MWAA_DEFAULTS, **TIMINGS[timing]}
+    options: dict[str, str] = {**MWAA_DEFAULTS, **timing_options(timing)}
     options["celery.worker_concurrency"] = str(tasks_per_worker(spec))
     options["core.logging_level"] = component_log_level(spec, service)
     options.update(spec.config_options)

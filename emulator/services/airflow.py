@@ -27,9 +27,46 @@ def webserver_command(ctx: ServiceContext) -> list[str]:
     # gunicorn refuses to start on a pid file whose pid is alive, which after a crash may be
     # another process's. No web server of this Airflow home runs now (supervise.py took the
     # last one's tree down), so the file is stale.
-    (Path(ctx.paths.airflow_home) / WEBSERVER_PID_FILE).unlink(missing_ok=True)
-    host, _, port = settings().listen.rpartition(":")
-    return ["airflow", "webserver", "--hostname", host, "--port", port]
+    pid_file = Path(ctx.paths.airflow_home) / WEBSERVER_PID_FILE
+    pid_file.unlink(missing_ok=True)
+    return gunicorn_command(ctx.airflow_env("webserver"), settings().listen, str(pid_file))
+
+
+def gunicorn_command(env: dict[str, str], listen: str, pid_file: str) -> list[str]:
+    """gunicorn as `airflow webserver` starts it, with the same options from the computed
+    configuration, but started directly and with `--preload`. `airflow webserver` builds the
+    whole web app in its own process only to watch gunicorn (about 110 MiB), and each gunicorn
+    worker builds another copy; preloaded, the master builds it once and the worker shares it.
+    What the watcher did is not needed here: gunicorn restarts a dead worker itself, and the
+    UI reads DAGs from the database (serialized), so workers need no periodic refresh."""
+
+    def option(name: str, default: str) -> str:
+        return env.get(f"AIRFLOW__WEBSERVER__{name}", default)
+
+    app = "www_rbac" if option("RBAC", "False").lower() == "true" else "www"
+    return [
+        "gunicorn",
+        "--workers",
+        option("WORKERS", "4"),
+        "--worker-class",
+        option("WORKER_CLASS", "sync"),
+        "--timeout",
+        option("WEB_SERVER_WORKER_TIMEOUT", "120"),
+        "--bind",
+        listen,
+        "--name",
+        "airflow-webserver",
+        "--pid",
+        pid_file,
+        "--access-logfile",
+        option("ACCESS_LOGFILE", "-"),
+        "--error-logfile",
+        option("ERROR_LOGFILE", "-"),
+        "--config",
+        "python:emulator.airflow_side.gunicorn_config",
+        "--preload",
+        f"airflow.{app}.app:cached_app()",
+    ]
 
 
 def scheduler_command(ctx: ServiceContext) -> list[str]:

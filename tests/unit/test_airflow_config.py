@@ -67,8 +67,36 @@ def test_mwaa_timing_uses_mwaa_intervals() -> None:
     env = compute("mwaa")
     assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "300"
     assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "30"
+    # None of the fast timing's loop settings: Airflow's own defaults, as on MWAA.
+    for name in ("MAX_THREADS", "PROCESSOR_POLL_INTERVAL", "JOB_HEARTBEAT_SEC"):
+        assert f"AIRFLOW__SCHEDULER__{name}" not in env
     with pytest.raises(ValueError, match="MWAA_LOCAL_TIMING"):
         compute("slow")
+
+
+def test_fast_timing_sends_a_scheduled_task_at_the_next_scheduler_turn() -> None:
+    env = compute("fast")
+    # The scheduler loop adds no poll of its own to its 1 s floor.
+    assert env["AIRFLOW__SCHEDULER__PROCESSOR_POLL_INTERVAL"] == "0"
+    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "3"
+    assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "1"
+    # A finished task's `airflow run` frees its pool process within a second.
+    assert env["AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC"] == "1"
+
+
+def test_fast_timing_parses_up_to_eight_files_a_turn() -> None:
+    assert compute("fast")["AIRFLOW__SCHEDULER__MAX_THREADS"] == "8"
+
+
+def test_timing_settings_yield_to_the_environments_options() -> None:
+    env = compute("fast", AirflowConfigurationOptions={"scheduler.max_threads": "4"})
+    assert env["AIRFLOW__SCHEDULER__MAX_THREADS"] == "4"
+
+
+def test_one_gunicorn_worker_unless_configured() -> None:
+    assert compute()["AIRFLOW__WEBSERVER__WORKERS"] == "1"
+    env = compute(AirflowConfigurationOptions={"webserver.workers": "3"})
+    assert env["AIRFLOW__WEBSERVER__WORKERS"] == "3"
 
 
 def test_workers_autoscale_from_one_pool_process_up_to_the_class() -> None:
