@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -205,6 +207,55 @@ def aws(*args: str, endpoint: str, timeout: float = 60) -> subprocess.CompletedP
         text=True,
         timeout=timeout,
     )
+
+
+@dataclass
+class FollowedTail:
+    """`aws logs tail GROUP --follow` running, with the lines it has printed so far."""
+
+    process: subprocess.Popen
+    lines: list[str]
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def follow_log_tail(group: str, stream_prefix: str, endpoint: str) -> FollowedTail:
+    """`aws logs tail --follow` (v2) as a user runs it to watch a task, read in the background."""
+    process = subprocess.Popen(
+        [
+            aws_cli_v2(),
+            "logs",
+            "tail",
+            group,
+            "--follow",
+            "--log-stream-name-prefix",
+            stream_prefix,
+            "--format",
+            "short",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+        ],  # fmt: skip
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_PAGER": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    followed = FollowedTail(process, [])
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            followed.lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return followed
 
 
 def logs_client(port: int):

@@ -7,7 +7,6 @@ that restarts or goes away without losing a line or failing a task."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -26,7 +25,7 @@ from tests.conftest import (
     PROJECT,
     Env,
     aws,
-    aws_cli_v2,
+    follow_log_tail,
     logs_client,
     mwaa_client,
     run_dag_to_success,
@@ -276,53 +275,23 @@ def test_aws_logs_tail_follow_shows_a_running_tasks_lines(native_env, tmp_path: 
     env, _ = native_env
     flag = tmp_path / "let-it-finish"
     dag_id = _dag(FOLLOW_DAG, "follow", flag=str(flag))
-    tail = subprocess.Popen(
-        [
-            aws_cli_v2(),
-            "logs",
-            "tail",
-            f"airflow-{NAME}-Task",
-            "--follow",
-            "--log-stream-name-prefix",
-            f"{dag_id}/",
-            "--format",
-            "short",
-            "--endpoint-url",
-            ENDPOINT,
-            "--region",
-            "us-east-1",
-        ],  # fmt: skip
-        env={**env.env, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_PAGER": ""},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    seen: list[str] = []
-
-    def read() -> None:
-        assert tail.stdout is not None
-        for line in tail.stdout:
-            seen.append(line)
-
-    threading.Thread(target=read, daemon=True).start()
+    tail = follow_log_tail(f"airflow-{NAME}-Task", f"{dag_id}/", ENDPOINT)
     result: dict[str, str] = {}
     runner = threading.Thread(target=lambda: result.update(run=run_dag_to_success(env, dag_id)))
     try:
         runner.start()
-        wait_until(lambda: any(f"follow-start-{dag_id}" in s for s in seen), 180, "tail's line")
+        wait_until(lambda: tail.saw(f"follow-start-{dag_id}"), 180, "tail's line")
         # The task is still running: it waits for the flag this test has not made yet.
         runs = env.airflow("list_dag_runs", dag_id)
         assert "| running" in runs, runs
-        assert not any(f"follow-end-{dag_id}" in s for s in seen)
+        assert not tail.saw(f"follow-end-{dag_id}")
         flag.touch()
-        wait_until(lambda: any(f"follow-end-{dag_id}" in s for s in seen), 120, "the last line")
+        wait_until(lambda: tail.saw(f"follow-end-{dag_id}"), 120, "the last line")
         runner.join(240)
         assert result.get("run"), "the DAG run did not succeed"
     finally:
         flag.touch()
-        tail.terminate()
-        tail.wait(30)
-    assert tail.returncode is not None
+        tail.stop()
 
 
 def test_update_of_logging_configuration_takes_effect(native_env, browser: Browser) -> None:

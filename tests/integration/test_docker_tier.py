@@ -502,6 +502,105 @@ def test_task_logs_keep_their_level_hide_secrets_and_survive_a_logs_outage(tier:
             assert secret not in text, f"{name} holds a secret"
 
 
+FOLLOW_DAG = """import time
+
+from airflow import DAG
+from airflow.models import Variable
+from airflow.operators.python_operator import PythonOperator
+from airflow.utils.dates import days_ago
+
+
+def wait_for_the_test():
+    print("follow-start-docker", flush=True)
+    deadline = time.time() + 240
+    while Variable.get("cw_docker_release", default_var=None) is None and time.time() < deadline:
+        time.sleep(0.5)
+    print("follow-end-docker", flush=True)
+
+
+with DAG("cw_docker_follow", start_date=days_ago(1), schedule_interval=None, catchup=False) as dag:
+    PythonOperator(task_id="wait", python_callable=wait_for_the_test)
+"""
+
+
+def test_tail_follow_and_a_logging_update_in_containers(tier: Tier) -> None:
+    """`aws logs tail --follow` shows a running task's lines as they come; then UpdateEnvironment
+    turns task and DAG processing logs off: the CLI endpoint's answers begin as MWAA's do, and a
+    run ships no task stream; turned on again, the groups are as before."""
+    import base64
+    import threading
+
+    from tests.conftest import follow_log_tail, logs_client, mwaa_client, s3_client, wait_for_update
+
+    mwaa = mwaa_client(PORTS)
+    token = mwaa.create_cli_token(Name="mwaa-local")["CliToken"]
+    _cli_call(token, "variables -x cw_docker_release")
+    s3_client(PORTS).put_object(
+        Bucket="airflow-mwaa-local", Key="dags/cw_docker_follow.py", Body=FOLLOW_DAG
+    )
+    tail = follow_log_tail(
+        "airflow-mwaa-local-Task", "cw_docker_follow/", f"http://127.0.0.1:{PORTS['logs']}"
+    )
+    result: dict[str, tuple[str, str]] = {}
+    runner = threading.Thread(
+        target=lambda: result.update(run=_run_to_success(tier, "cw_docker_follow"))
+    )
+    try:
+        runner.start()
+        wait_until(lambda: tail.saw("follow-start-docker"), 180, "tail's line")
+        assert not tail.saw("follow-end-docker")  # still running
+        status, body = _cli_call(token, "variables -s cw_docker_release now")
+        assert status == 200, body
+        try:
+            wait_until(lambda: tail.saw("follow-end-docker"), 180, "the last line")
+        except BaseException:
+            print("tail printed:", *tail.lines, sep="\n")
+            print(_airflow(tier, "list_dag_runs", "cw_docker_follow"))
+            raise
+        runner.join(RUN_TIMEOUT_S)
+        assert result.get("run"), "the follow DAG's run did not succeed"
+    finally:
+        _cli_call(token, "variables -s cw_docker_release now")
+        tail.stop()
+
+    # What GetEnvironment shows, as UpdateEnvironment's input (without the ARNs).
+    shown = mwaa.get_environment(Name="mwaa-local")["Environment"]["LoggingConfiguration"]
+    original = {
+        kind: {"Enabled": each["Enabled"], "LogLevel": each["LogLevel"]}
+        for kind, each in shown.items()
+    }
+    changed = {
+        **original,
+        "DagProcessingLogs": {"Enabled": False, "LogLevel": "WARNING"},
+        "TaskLogs": {"Enabled": False, "LogLevel": "INFO"},
+    }
+    logs = logs_client(PORTS["logs"])
+    try:
+        mwaa.update_environment(Name="mwaa-local", LoggingConfiguration=changed)
+        environment = wait_for_update(mwaa, "mwaa-local")
+        assert environment["Status"] == "AVAILABLE", environment.get("LastUpdate")
+        assert "CloudWatchLogGroupArn" not in environment["LoggingConfiguration"]["TaskLogs"]
+        token = mwaa.create_cli_token(Name="mwaa-local")["CliToken"]
+        status, body = _cli_call(token, "version")
+        assert status == 200, body
+        assert (
+            base64.b64decode(body["stdout"])
+            .decode()
+            .startswith("Cloudwatch logging is disabled for CloudwatchProcessorHandler\n")
+        ), body
+        execution, _ = _run_to_success(tier, "cw_docker_follow")
+        prefix = f"cw_docker_follow/wait/{execution.replace(':', '_')}/"
+        streams = logs.describe_log_streams(
+            logGroupName="airflow-mwaa-local-Task", logStreamNamePrefix=prefix
+        )["logStreams"]
+        assert streams == [], "a disabled Task group got the run's stream"
+    finally:
+        mwaa.update_environment(Name="mwaa-local", LoggingConfiguration=original)
+        environment = wait_for_update(mwaa, "mwaa-local")
+    assert environment["Status"] == "AVAILABLE", environment.get("LastUpdate")
+    assert environment["LoggingConfiguration"]["TaskLogs"]["CloudWatchLogGroupArn"]
+
+
 class TestDockerUI(UIChecks):
     @pytest.fixture
     def target(self, tier: Tier) -> UITarget:
