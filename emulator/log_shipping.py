@@ -7,11 +7,11 @@ import socket
 from pathlib import Path
 
 from emulator.cloudwatch import log_types, streams
-from emulator.cloudwatch.client import client as logs_client
 from emulator.cloudwatch.component import ComponentOutput
 from emulator.cloudwatch.redact import Redactor
 from emulator.cloudwatch.shipper import Shipper
 from emulator.cloudwatch.spool import SpoolWriter
+from emulator.cloudwatch.wire import client as logs_client
 from emulator.config import settings
 from emulator.context import ServiceContext
 from emulator.environment import secrets as secrets_module

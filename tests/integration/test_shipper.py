@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cloudwatch.client import client as cloudwatch
 from emulator.cloudwatch.component import ComponentOutput, tee
 from emulator.cloudwatch.log_types import Setting
 from emulator.cloudwatch.redact import Redactor
 from emulator.cloudwatch.shipper import Shipper
 from emulator.cloudwatch.spool import SpoolWriter
+from emulator.cloudwatch.wire import client as cloudwatch
 from tests.conftest import LOGS_SERVER_PORT, LogsServer, logs_client, wait_until
 
 pytestmark = pytest.mark.native
