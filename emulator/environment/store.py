@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2
 import psycopg2.extras
 
 from emulator.environment import database
@@ -68,17 +70,48 @@ def _digest(token: str) -> str:
 
 
 class Store:
-    def __init__(self, db_url: str):
+    """The state's tables. Each call opens a connection of its own, unless `keep_open`: then
+    one connection serves every call (one at a time) and is opened again after the server
+    went away. The services that poll (the supervisors, the watcher, the autoscaler) keep
+    theirs: a new PostgreSQL connection per poll (a backend forked, authenticated and its
+    caches filled) was most of an idle environment's database CPU."""
+
+    def __init__(self, db_url: str, keep_open: bool = False):
         self.db_url = db_url
+        self.keep_open = keep_open
+        self._conn: Any = None
+        self._lock = threading.Lock()
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        conn = database.connect(self.db_url)
-        try:
-            with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-                yield cur
-        finally:
-            conn.close()
+        if not self.keep_open:
+            conn = database.connect(self.db_url)
+            try:
+                with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                    yield cur
+            finally:
+                conn.close()
+            return
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = database.connect(self.db_url)
+            try:
+                with (
+                    self._conn,
+                    self._conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur,
+                ):
+                    yield cur
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                # The server went away (or restarted): a new connection next time.
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
 
     def ensure_schema(self) -> None:
         with self._cursor() as cur:
@@ -140,6 +173,20 @@ class Store:
                 "generation = excluded.generation, seen_at = excluded.seen_at",
                 (component, environment, generation, time.time()),
             )
+
+    def poll(self, component: str, environment: str, generation: int) -> int | None:
+        """A running service's round in one statement: it reports the generation it runs
+        (report_component) and learns the environment's latest (None once deleted)."""
+        with self._cursor() as cur:
+            cur.execute(
+                "with seen as (insert into mwaa_local_component values (%s, %s, %s, %s) on "
+                "conflict (component) do update set environment = excluded.environment, "
+                "generation = excluded.generation, seen_at = excluded.seen_at) "
+                "select generation from mwaa_local_environment where name = %s",
+                (component, environment, generation, time.time(), environment),
+            )
+            row = cur.fetchone()
+        return row["generation"] if row else None
 
     def live_components(self, environment: str, within_s: float = 15) -> dict[str, int]:
         """Components seen lately, with the generation each runs."""

@@ -31,7 +31,7 @@ LOG = logging.getLogger(__name__)
 
 def run(ctx: ServiceContext) -> int:
     config = settings()
-    store = Store(ctx.infra.db_url)
+    store = Store(ctx.infra.db_url, keep_open=True)
     backend = make_backend(config, LOG.info)
     observer = Observer(ctx.infra.db_url, ctx.infra.broker_url)
     stopping = threading.Event()

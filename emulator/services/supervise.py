@@ -92,7 +92,7 @@ def _wait(child: subprocess.Popen, timeout: float) -> None:
 def supervise(
     ctx: ServiceContext, service: str, command: Callable[[ServiceContext], list[str]]
 ) -> int:
-    store = Store(ctx.infra.db_url)
+    store = Store(ctx.infra.db_url, keep_open=True)
     me = component_id(service)
     stopping = threading.Event()
     child: subprocess.Popen | None = None
@@ -129,8 +129,7 @@ def supervise(
         changed = False
         while child.poll() is None and not stopping.wait(POLL_S):
             try:
-                latest = store.generation(ctx.spec.name)
-                store.report_component(me, ctx.spec.name, generation)
+                latest = store.poll(me, ctx.spec.name, generation)
             except Exception:  # noqa: BLE001 - the database may be restarting; keep running
                 continue
             if latest is not None and latest != generation:
@@ -160,4 +159,5 @@ def supervise(
             break
     writer.close()
     shipper.stop(DRAIN_S)
+    store.close()
     return code

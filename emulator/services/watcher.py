@@ -38,7 +38,7 @@ def run(ctx: ServiceContext) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    store = Store(ctx.infra.db_url)
+    store = Store(ctx.infra.db_url, keep_open=True)
     s3 = s3_client(ctx.infra, timeout_s=5)
     interval = INTERVALS_S.get(ctx.timing, 1.0)
     folder = Path(ctx.paths.dags_folder)

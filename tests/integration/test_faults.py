@@ -253,6 +253,10 @@ def test_a_postgresql_outage_answers_503_and_everything_reconnects(env) -> None:
     _running("fault_server_restart", run_id, ["first"])
     _sleeping(env, 25)
     token = mwaa_client(NATIVE_PORTS).create_cli_token(Name=NAME)["CliToken"]
+    reporting = _reporting_since(time.time() - 15)
+    assert {"autoscaler", "scheduler", "webserver", "worker-1"} <= {
+        c.split("@")[0] for c in reporting
+    }
     supervisor = _supervisor(env)
     supervisor.stop("postgres", wait=True)
     try:
@@ -276,6 +280,16 @@ def test_a_postgresql_outage_answers_503_and_everything_reconnects(env) -> None:
     assert set(_tasks("fault_server_restart", run_id).values()) == {("success", 1)}
     assert mwaa_client(NATIVE_PORTS).get_environment(Name=NAME)["Environment"]["Name"] == NAME
     _available(env)
+    # Every service reports the definition it runs again, which UpdateEnvironment waits for:
+    # the database connections they keep were opened anew.
+    back = time.time()
+    wait_until(lambda: _reporting_since(back) >= reporting, 30, "every service to report again")
+
+
+def _reporting_since(moment: float) -> set[str]:
+    """The services that told the database which definition they run since `moment`."""
+    rows = _query("select component from mwaa_local_component where seen_at > %s", moment)
+    return {component for (component,) in rows}
 
 
 def test_a_redis_outage_answers_503_for_queueing_and_a_crash_heals(env) -> None:
