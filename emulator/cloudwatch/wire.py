@@ -31,6 +31,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from emulator.errors import ConfigError
+
 TARGET_PREFIX = "Logs_20140328"
 SERVICE = "logs"
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -100,13 +102,14 @@ def error_response(status: int, body: bytes) -> dict[str, Any]:
 class LogsClient:
     def __init__(self, endpoint: str, region: str, timeout_s: float = 5) -> None:
         url = urllib.parse.urlsplit(endpoint)
-        if url.scheme != "http" or not url.hostname:
-            raise ValueError(
-                f"the shipper's CloudWatch Logs endpoint must be http://HOST:PORT: {endpoint}"
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                f"MWAA_LOCAL_LOGS_ENDPOINT must be http[s]://HOST[:PORT], not {endpoint!r}"
             )
         self.endpoint = endpoint
         self.region = region
-        self._host, self._port = url.hostname, url.port or 80
+        self._https = url.scheme == "https"
+        self._host, self._port = url.hostname, url.port or (443 if self._https else 80)
         self._netloc = url.netloc
         self._timeout = timeout_s
         self._conn: http.client.HTTPConnection | None = None
@@ -142,7 +145,8 @@ class LogsClient:
 
     def _send(self, body: bytes, headers: dict[str, str]) -> tuple[Any, bytes]:
         if self._conn is None:
-            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = kind(self._host, self._port, timeout=self._timeout)
         try:
             self._conn.request("POST", "/", body=body, headers=headers)
             answer = self._conn.getresponse()
