@@ -100,7 +100,9 @@ def run(ctx: ServiceContext) -> int:
                     "backend": backend.name,
                     "current": len(workers) + decision.start - len(decision.retire),
                     "wanted": decision.wanted,
-                    "workers": sorted(backend.workers()),
+                    # Asked again only when this round changed them (each ask is a call to
+                    # supervisord or Docker).
+                    "workers": sorted(backend.workers() if decision.changes else workers),
                     "retiring": backend.retiring(),
                     "busy": busy,
                     "queue_depth": depth,
