@@ -30,8 +30,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import psutil
-
 from emulator import log_shipping
 from emulator.cloudwatch.component import tee
 from emulator.cloudwatch.spool import SpoolWriter
@@ -71,6 +69,8 @@ def _die_with_parent() -> None:
 
 def kill_descendants() -> list[int]:
     """SIGKILL every process below this one (the orphans it inherited included)."""
+    import psutil  # only once the service's process has ended: not held while it runs
+
     found = psutil.Process().children(recursive=True)
     for proc in found:
         try:
