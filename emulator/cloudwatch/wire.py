@@ -1,6 +1,7 @@
 """The shipper's CloudWatch Logs client: the three calls it makes (CreateLogGroup,
-CreateLogStream, PutLogEvents) in CloudWatch Logs' JSON protocol, signed with SigV4, over one
-kept HTTP connection.
+CreateLogStream, PutLogEvents) in CloudWatch Logs' JSON protocol, signed with SigV4, over
+`http.client` (the connection is kept while the server keeps it; the local server closes it
+after each answer, and a kept one it closed meanwhile is replaced once).
 
 Why not boto3 here: every `mwaa-local run` service ships its logs, and boto3's Logs client
 (botocore's loaders, its endpoint rules and the service model, documentation included) costs
