@@ -5,7 +5,7 @@ after each answer, and a kept one it closed meanwhile is replaced once).
 
 Why not boto3 here: every `mwaa-local run` service ships its logs, and boto3's Logs client
 (botocore's loaders, its endpoint rules and the service model, documentation included) costs
-about 20 MiB of unshared memory in each of those processes, most of a supervisor's weight. The
+about 18 MiB of unshared memory in each of those processes, a third of a supervisor's weight. The
 shipper only ever talks to the environment's own server, with three operations, so this speaks
 them directly. It answers like a boto3 client: the same method names and keyword arguments, the
 same parsed answer, and botocore's exceptions (ClientError with the error's code and HTTP
