@@ -61,7 +61,7 @@ def _in_fork(command: list[str]) -> int:
         # `airflow run` makes its own database engine (configure_orm) before it touches the
         # database: nothing of this process's connections is used by the child.
         args = CLIFactory.get_parser().parse_args(command[1:])
-        setproctitle(f"airflow task supervisor: {' '.join(command[2:])}")
+        setproctitle(f"airflow task supervisor: {' '.join(command)}")
         args.func(args)
         code = 0
     except SystemExit as exc:
