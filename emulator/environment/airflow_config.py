@@ -40,15 +40,28 @@ MWAA_DEFAULTS = {
 # How quickly Airflow notices DAG files and starts tasks. "mwaa" is MWAA's own; "fast" is the
 # local default, sized to this machine (see the README's "Speed, memory and what was traded").
 TIMINGS = {
-    "mwaa": {"scheduler.dag_dir_list_interval": "300", "scheduler.min_file_process_interval": "30"},
+    "mwaa": {
+        "scheduler.dag_dir_list_interval": "300",
+        "scheduler.min_file_process_interval": "30",
+        # Each task in a new `airflow` interpreter, as Airflow 1.10.12 runs it.
+        "core.execute_tasks_new_python_interpreter": "True",
+    },
     "fast": {
+        # Each task's `airflow run` in a fork of the warm Celery pool process, as Airflow 2.0
+        # does (airflow_side/celery_worker.py): 1.5 s less between queued and running.
+        "core.execute_tasks_new_python_interpreter": "False",
         "scheduler.dag_dir_list_interval": "1",
-        # Airflow 1.10.12 moves a task from a new run to `scheduled` only when the DAG file
-        # processor parses the run's file again. 0 (each file at every turn) was tried: a
-        # trigger's wait went from 2.3 to 1.8 s (p50), but with 22 files the 8 processes
-        # parsed all the time and a new DAG took 3.2 s instead of 1.5 s to reach the UI
-        # (bench/dag_sync), at a higher idle CPU. 3 s it stays.
-        "scheduler.min_file_process_interval": "3",
+        # Airflow 1.10.12 moves a task from a new run to `scheduled` (and the next task of a
+        # run, once the one before has ended) only when the DAG file processor parses the
+        # run's file again. bench/startup, tasks forked (below), 4 DAG files, measured:
+        #   interval 3: trigger -> first task p50 3.95 s, chained gap 3.85 s, idle CPU 12.8 %
+        #   interval 1:                       1.98 s,               1.84 s,          19.5 %
+        #   interval 0:                       1.05 s,               0.93 s,          28.0 %
+        # 0 it is, for the edit-trigger-read loop. The cost: each parse is a fork and a new
+        # database session (about 60 ms of CPU with PostgreSQL's share), once a second for
+        # every file up to max_threads; and in a folder of 22 files a new DAG reaches the UI
+        # in 2.7 s instead of 1.0 s (bench/dag_sync), as the files take turns.
+        "scheduler.min_file_process_interval": "0",
         # Airflow 1.10.12's file processor loop turns once a second and starts at most
         # max_threads files per turn, round-robin: with one per core (2 here) a new DAG waited
         # behind the others (8-12 s to reach the UI with 22 files instead of 1.5 s). The

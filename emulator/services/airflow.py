@@ -75,12 +75,13 @@ def scheduler_command(ctx: ServiceContext) -> list[str]:
 
 def worker_command(ctx: ServiceContext) -> list[str]:
     # Airflow 1.10.12's `airflow worker` is written for Celery 4; with Celery 5 the worker
-    # starts through Celery's own command, on Airflow's Celery app.
+    # starts through Celery's own command, on Airflow's Celery app with its task starting
+    # `airflow run` in a fork (airflow_side/celery_worker.py).
     env = ctx.airflow_env()
     argv = [
         "celery",
         "--app",
-        "airflow.executors.celery_executor.app",
+        "emulator.airflow_side.celery_worker.app",
         "worker",
         "--queues",
         env["AIRFLOW__CELERY__DEFAULT_QUEUE"],

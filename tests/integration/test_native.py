@@ -141,6 +141,49 @@ def test_bash_and_python_tasks_run_through_celery(native_env) -> None:
         assert sent.replace("+00:00", "") in logs.replace("+00:00", ""), (task, when)
 
 
+LINEAGE_DAG = """\
+import os
+from datetime import datetime
+
+import psutil
+from airflow import DAG
+from airflow.operators.python_operator import PythonOperator
+
+
+def lineage():
+    supervisor = psutil.Process(os.getppid())  # `airflow run --local`, the task's supervisor
+    print("SUPERVISOR=" + " ".join(supervisor.cmdline()))
+    print("ITS_PARENT=" + " ".join(supervisor.parent().cmdline()))
+
+
+with DAG("fork_lineage", start_date=datetime(2020, 1, 1), schedule_interval=None) as dag:
+    PythonOperator(task_id="lineage", python_callable=lineage)
+"""
+
+
+def test_a_task_starts_in_a_fork_of_the_warm_worker(native_env) -> None:
+    """In the fast timing a task's `airflow run --local` is a fork of the Celery pool process,
+    which has Airflow imported already, not a new `airflow` interpreter (about 1.5 s to start
+    on this machine); `ps` shows it as Airflow 2.0 names it."""
+    from tests.conftest import s3_client
+
+    env, _ = native_env
+    s3_client(PORTS).put_object(
+        Bucket="airflow-mwaa-local", Key="dags/fork_lineage.py", Body=LINEAGE_DAG.encode()
+    )
+    run_dag_to_success(env, "fork_lineage")
+    logs = list(env.home.rglob("fork_lineage/lineage/*/1.log"))
+    assert logs, "no task log for fork_lineage.lineage"
+    text = logs[0].read_text(errors="replace")
+    supervisor = re.search(r"SUPERVISOR=(.*)", text)
+    parent = re.search(r"ITS_PARENT=(.*)", text)
+    assert supervisor and parent, text[-2000:]
+    assert supervisor.group(1).startswith(
+        "airflow task supervisor: airflow run fork_lineage lineage"
+    ), supervisor.group(1)
+    assert "ForkPoolWorker" in parent.group(1), parent.group(1)
+
+
 def quick_start() -> list[list[str]]:
     """The README's quick start, as argv lists (comments dropped)."""
     text = (PROJECT / "README.md").read_text()

@@ -67,6 +67,7 @@ def test_mwaa_timing_uses_mwaa_intervals() -> None:
     env = compute("mwaa")
     assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "300"
     assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "30"
+    assert env["AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER"] == "True"
     # None of the fast timing's loop settings: Airflow's own defaults, as on MWAA.
     for name in ("MAX_THREADS", "PROCESSOR_POLL_INTERVAL", "JOB_HEARTBEAT_SEC"):
         assert f"AIRFLOW__SCHEDULER__{name}" not in env
@@ -78,7 +79,9 @@ def test_fast_timing_sends_a_scheduled_task_at_the_next_scheduler_turn() -> None
     env = compute("fast")
     # The scheduler loop adds no poll of its own to its 1 s floor.
     assert env["AIRFLOW__SCHEDULER__PROCESSOR_POLL_INTERVAL"] == "0"
-    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "3"
+    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "0"
+    # Tasks start in a fork of the warm Celery pool process; on MWAA's timing, a new Python.
+    assert env["AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER"] == "False"
     assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "1"
     # A finished task's `airflow run` frees its pool process within a second.
     assert env["AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC"] == "1"
