@@ -3,9 +3,11 @@
 Each field is the variable `MWAA_LOCAL_{FIELD}` (plus Compose's own `COMPOSE_PROJECT_NAME`).
 Values come, strongest first, from the process environment, then the project's `.env`, then
 the installation's `.env` (the defaults; the same file in a checkout, which Docker Compose reads
-by itself too), then the defaults here; pydantic-settings does the reading and the type
-checks, so a bad value names its variable. The README's "Settings" table
-documents every variable; `tests/unit/test_config.py` fails when code reads one it does not.
+by itself too), then the defaults here. python-dotenv reads the files and msgspec converts and
+checks the types, so a bad value names its variable. (pydantic-settings did both, but it costs
+every service process about 20 MiB more than these two: memory the idle figure of
+bench/startup counts six times over, natively and in Docker.) The README's "Settings" table
+documents every variable; `tests/unit/test_architecture.py` fails when code reads one it does not.
 
 Two kinds of settings live here: the user's (ports, images, timing, credentials), and those a
 runtime sets for the service processes it starts (addresses of the database, broker and S3, the
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import msgspec
+from dotenv import dotenv_values
 
 from emulator.errors import ConfigError
 
@@ -60,9 +63,11 @@ class Ports:
     logs: int
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # -- where things are ---------------------------------------------------------------------
     project_dir: Path = PROJECT_DIR
     home: Path | None = None  # the native state folder; default: PROJECT_DIR/.mwaa-local
@@ -75,25 +80,25 @@ class Settings(BaseSettings):
     dags_folder: Path | None = None  # the watcher's mirror; default: AIRFLOW_HOME/dags
 
     # -- ports on 127.0.0.1 (.env; needed on the host, not inside containers) -------------------
-    web_port: int | None = Field(default=None, ge=1, le=65535)
-    https_port: int | None = Field(default=None, ge=1, le=65535)
-    airflow_port: int | None = Field(default=None, ge=1, le=65535)
-    s3_port: int | None = Field(default=None, ge=1, le=65535)
-    postgres_port: int | None = Field(default=None, ge=1, le=65535)
-    redis_port: int | None = Field(default=None, ge=1, le=65535)
-    logs_port: int | None = Field(default=None, ge=1, le=65535)
+    web_port: Port | None = None
+    https_port: Port | None = None
+    airflow_port: Port | None = None
+    s3_port: Port | None = None
+    postgres_port: Port | None = None
+    redis_port: Port | None = None
+    logs_port: Port | None = None
 
     # -- behaviour ------------------------------------------------------------------------
     timing: Literal["fast", "mwaa"] = "fast"
     region: str = "us-east-1"
-    account_id: str = Field(default="000000000000", pattern=r"^\d{12}$")
+    account_id: Annotated[str, msgspec.Meta(pattern=r"^\d{12}$")] = "000000000000"
     strict_auth: bool = False
     access_file: Path | None = None
     # Host names the API answers besides the loopback ones (comma-separated; ".x" = *.x).
     allowed_hosts: str = ""
-    scale_in_idle_s: float = Field(default=120.0, ge=0)
-    scale_in_grace_s: float = Field(default=120.0, ge=0)
-    autoscale_interval_s: float = Field(default=1.0, gt=0)
+    scale_in_idle_s: Seconds = 120.0
+    scale_in_grace_s: Seconds = 120.0
+    autoscale_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
 
@@ -105,9 +110,7 @@ class Settings(BaseSettings):
     logs_image: str | None = None
     offline: bool = False
     compose: Literal["", "docker compose", "docker-compose"] = ""
-    compose_project_name: str = Field(
-        default="mwaa-local", validation_alias=AliasChoices("COMPOSE_PROJECT_NAME")
-    )
+    compose_project_name: str = "mwaa-local"
     debian_mirror: str | None = None
     wheel_python: str | None = None
 
@@ -127,7 +130,7 @@ class Settings(BaseSettings):
     worker_id: str | None = None
     autoscaler_backend: Literal["docker", "process"] = "docker"
     # Airflow's own variable, which the image and the native runtime set.
-    airflow_home: Path | None = Field(default=None, validation_alias=AliasChoices("AIRFLOW_HOME"))
+    airflow_home: Path | None = None
 
     def require(self, *fields: str) -> None:
         """Raise ConfigError naming each of `fields` that has no value."""
@@ -142,6 +145,10 @@ class Settings(BaseSettings):
     def ports(self) -> Ports:
         self.require(*(f"{name}_port" for name in Ports.NAMES))
         return Ports(**{name: getattr(self, f"{name}_port") for name in Ports.NAMES})
+
+    def replace(self, **fields: Any) -> Settings:
+        """A copy with `fields` changed (the object itself is frozen)."""
+        return msgspec.structs.replace(self, **fields)
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -162,12 +169,16 @@ class Settings(BaseSettings):
         return self.servers_venv or INSTALL_DIR / ".venv-servers"
 
 
+FIELDS: tuple[str, ...] = Settings.__struct_fields__
+# Fields read from another program's variable, without the prefix.
+_ALIASES = {"compose_project_name": "COMPOSE_PROJECT_NAME", "airflow_home": "AIRFLOW_HOME"}
+
+
 def variable(field: str) -> str:
     """The environment variable behind a field of Settings."""
-    aliases = {"compose_project_name": "COMPOSE_PROJECT_NAME", "airflow_home": "AIRFLOW_HOME"}
-    if field in aliases:
-        return aliases[field]
-    if field not in Settings.model_fields:
+    if field in _ALIASES:
+        return _ALIASES[field]
+    if field not in FIELDS:
         raise KeyError(field)
     return PREFIX + field.upper()
 
@@ -186,24 +197,63 @@ def load() -> Settings:
     most code asks `settings()`, which reads them once."""
     project = Path(os.environ.get(variable("project_dir"), PROJECT_DIR))
     files = env_files(project)
-    try:
-        return Settings(_env_file=files)  # type: ignore[call-arg]
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, files[-1])) from None
-
-
-def _describe(exc: ValidationError, env_file: Path) -> str:
+    values = _raw_values(files)
     problems = []
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        name = variable(field) if field in Settings.model_fields else field
-        given = error.get("input")
-        shown = "" if isinstance(given, dict) else f" (got {given!r})"
-        problems.append(f"{name}: {error['msg']}{shown}")
-    return (
-        "; ".join(problems)
-        + f". Fix it in {env_file} or in your shell (a variable in the shell wins)."
-    )
+    # msgspec stops at the first wrong field: convert each alone, to name every one at once.
+    for field, text in values.items():
+        try:
+            msgspec.convert({field: text}, Settings, strict=False, dec_hook=_to_path)
+        except msgspec.ValidationError as exc:
+            problems.append(_describe(field, text, exc))
+    if problems:
+        raise ConfigError(
+            "; ".join(problems)
+            + f". Fix it in {files[-1]} or in your shell (a variable in the shell wins)."
+        )
+    return msgspec.convert(values, Settings, strict=False, dec_hook=_to_path)
+
+
+def _raw_values(files: tuple[Path, ...]) -> dict[str, str]:
+    """Each field's text from the strongest source that has it: the process environment, then
+    the `.env` files (the later ones stronger). Names are matched without regard to case, as
+    pydantic-settings did; a variable that names no field is ignored."""
+    by_variable = {variable(field).upper(): field for field in FIELDS}
+    sources: list[Mapping[str, str | None]] = [dotenv_values(f) for f in files if f.is_file()]
+    values: dict[str, str] = {}
+    for source in [*sources, os.environ]:
+        for name, text in source.items():
+            field = by_variable.get(name.upper())
+            if field in _BOOLS and text is not None:
+                text = _BOOL_WORDS.get(text.strip().lower(), text)
+            if field is not None and text is not None:
+                values[field] = text
+    return values
+
+
+# The words a yes/no setting accepts besides true/false/1/0 (those pydantic-settings accepted).
+_BOOL_WORDS = {
+    "yes": "true",
+    "y": "true",
+    "on": "true",
+    "t": "true",
+    "no": "false",
+    "n": "false",
+    "off": "false",
+    "f": "false",
+}
+_BOOLS = frozenset(f for f, kind in Settings.__annotations__.items() if kind in (bool, "bool"))
+
+
+def _to_path(kind: type, text: object) -> object:
+    if kind is Path and isinstance(text, str):
+        return Path(text)
+    raise NotImplementedError
+
+
+def _describe(field: str, given: str, exc: msgspec.ValidationError) -> str:
+    # "Expected `int | null`, got `str` - at `$.web_port`": the reason without where it is.
+    reason = str(exc).split(" - at `", 1)[0].replace(" | null", "").split(", got `", 1)[0]
+    return f"{variable(field)}: {reason[:1].lower()}{reason[1:]} (got {given!r})"
 
 
 @functools.cache

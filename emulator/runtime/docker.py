@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from emulator import waiting
 from emulator.artifacts.staging import requirements_log
-from emulator.config import Settings, settings, variable
+from emulator.config import FIELDS, Settings, settings, variable
 from emulator.environment import database
 from emulator.environment import spec as spec_module
 from emulator.environment.secrets import STATE_FILE, Secrets
@@ -104,7 +104,7 @@ def interpolation_env(config: Settings) -> dict[str, str]:
     with a few overrides, while the settings also hold the installation's defaults."""
     names = set(re.findall(r"\$\{(MWAA_LOCAL_[A-Z0-9_]+)", config.compose_file.read_text()))
     env = {}
-    for field_name in Settings.model_fields:
+    for field_name in FIELDS:
         name = variable(field_name)
         value = getattr(config, field_name)
         if name in names and value is not None:

@@ -119,7 +119,7 @@ class NativeRuntime:
         }
         fields["web_health_url"] = env["MWAA_LOCAL_WEB_HEALTH_URL"]
         fields["api_health_url"] = env["MWAA_LOCAL_API_HEALTH_URL"]
-        return self.config.model_copy(update=fields)
+        return self.config.replace(**fields)
 
     def _listen(self, service: str) -> dict[str, str]:
         """Per-service addresses: in Docker each container has its own, natively ports differ."""

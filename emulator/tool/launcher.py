@@ -15,7 +15,7 @@ from pathlib import Path
 
 AIRFLOW_VERSION = "1.10.12"
 # What the CLI needs besides Airflow; a Python without them is not the platform.
-PLATFORM_DISTRIBUTIONS = ("pydantic-settings", "boto3", "psycopg2-binary")
+PLATFORM_DISTRIBUTIONS = ("msgspec", "boto3", "psycopg2-binary")
 
 
 def platform_here() -> bool:
