@@ -26,8 +26,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 from emulator.config import CONTAINER_AIRFLOW_HOME
 
@@ -75,6 +78,9 @@ def platform_constraints() -> list[str]:
     folders = list(site.getsitepackages())
     if site.ENABLE_USER_SITE:
         folders.append(site.getusersitepackages())
+    # Imported here: every service process imports this module, few of them call this.
+    from importlib import metadata
+
     pins: dict[str, str] = {}
     for dist in metadata.distributions(path=folders):
         name, version = dist.metadata["Name"], dist.version
@@ -143,6 +149,8 @@ def _summarize_failure(output: str, returncode: int) -> str:
 
 
 def _installed(folder: Path) -> list[str]:
+    from importlib import metadata
+
     found = []
     for dist in metadata.distributions(path=[str(folder)]):
         if dist.metadata["Name"]:

@@ -12,11 +12,14 @@ it does not list (a plugin's own) are not checked.
 from __future__ import annotations
 
 import configparser
-import importlib.metadata
+import importlib.util
 import re
 from functools import cache
+from pathlib import Path
 
-DEFAULTS_FILE = "airflow/config_templates/default_airflow.cfg"
+# Beside Airflow's package (found without importlib.metadata, which costs every service
+# process some 4 MiB).
+DEFAULTS_FILE = "config_templates/default_airflow.cfg"
 # Whole-number defaults that Airflow reads with getfloat.
 FLOATS = frozenset({"scheduler.processor_poll_interval", "scheduler.job_heartbeat_sec"})
 # What Airflow 1.10.12's getboolean accepts (lowercased, before any `#` comment).
@@ -28,10 +31,12 @@ _AUTOSCALE = re.compile(r"\s*(\d+)\s*,\s*(\d+)\s*")
 @cache
 def kinds() -> dict[str, str]:
     """`section.key` -> "boolean" | "integer" | "float" for the options Airflow reads so."""
+    spec = importlib.util.find_spec("airflow")
+    if spec is None or spec.origin is None:
+        return {}
     try:
-        path = importlib.metadata.distribution("apache-airflow").locate_file(DEFAULTS_FILE)
-        text = path.read_text()
-    except (importlib.metadata.PackageNotFoundError, OSError):
+        text = (Path(spec.origin).parent / DEFAULTS_FILE).read_text()
+    except OSError:
         return {}
     parser = configparser.RawConfigParser()
     parser.read_string(text)
