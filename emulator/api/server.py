@@ -32,7 +32,7 @@ from emulator.environment import spec as spec_module
 from emulator.environment.definition import current
 from emulator.environment.store import Store
 from emulator.privileges import cli_user
-from emulator.s3.client import client as s3_client
+from emulator.s3.client import lazy_client as s3_client
 
 LOG = logging.getLogger(__name__)
 # CLI commands hold a thread while they wait for the runner (two run at once): enough threads

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
-
-import boto3
-from botocore.config import Config
 
 from emulator.environment.airflow_config import Infrastructure
 
@@ -13,6 +12,9 @@ from emulator.environment.airflow_config import Infrastructure
 def client(infra: Infrastructure, timeout_s: float = 10) -> Any:
     """Path-style (the local server has no per-bucket host names), few retries: the watcher
     has its own retry loop and must notice an unreachable S3 quickly."""
+    import boto3
+    from botocore.config import Config
+
     return boto3.client(
         "s3",
         endpoint_url=infra.s3_endpoint,
@@ -26,3 +28,23 @@ def client(infra: Infrastructure, timeout_s: float = 10) -> Any:
             read_timeout=timeout_s,
         ),
     )
+
+
+class Lazy:
+    """A client made on first use. The API reaches the bucket only for an update; boto3 and
+    its S3 client cost some 33 MiB, which an idle environment's API then does not hold."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make()
+        return getattr(self._client, name)
+
+
+def lazy_client(infra: Infrastructure, timeout_s: float = 10) -> Lazy:
+    return Lazy(lambda: client(infra, timeout_s))
