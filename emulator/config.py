@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,9 +251,20 @@ def _to_path(kind: type, text: object) -> object:
     raise NotImplementedError
 
 
+_KINDS = {"`int`": "an integer", "`float`": "a number", "`bool`": "true or false", "`str`": "text"}
+
+
 def _describe(field: str, given: str, exc: msgspec.ValidationError) -> str:
-    # "Expected `int | null`, got `str` - at `$.web_port`": the reason without where it is.
+    # "Expected `int | null`, got `str` - at `$.web_port`": the reason without where it is,
+    # in words ("Expected `int` >= 1" -> "should be an integer >= 1").
     reason = str(exc).split(" - at `", 1)[0].replace(" | null", "").split(", got `", 1)[0]
+    if reason.startswith("Invalid enum value"):
+        choices = typing.get_args(typing.get_type_hints(Settings)[field])
+        reason = "should be one of " + ", ".join(repr(c) for c in choices)
+    elif reason.startswith("Expected "):
+        reason = "should be " + reason.removeprefix("Expected ")
+        for kind, words in _KINDS.items():
+            reason = reason.replace(kind, words)
     return f"{variable(field)}: {reason[:1].lower()}{reason[1:]} (got {given!r})"
 
 

@@ -306,7 +306,7 @@ def test_a_bad_setting_names_its_variable(tmp_path) -> None:
     env = Env(tmp_path / "state", OTHER_PORTS, {"MWAA_LOCAL_WEB_PORT": "eighty"})
     result = env.run("status", timeout=60)
     assert result.returncode == 2
-    assert "MWAA_LOCAL_WEB_PORT: Input should be a valid integer" in result.stderr
+    assert "MWAA_LOCAL_WEB_PORT: should be an integer" in result.stderr
     assert "'eighty'" in result.stderr and "Traceback" not in result.stderr
 
 

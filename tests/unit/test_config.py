@@ -61,7 +61,7 @@ def test_a_bad_value_in_the_env_file_names_its_variable_and_the_file(project: Pa
         config.load()
 
     message = str(raised.value)
-    assert "MWAA_LOCAL_WEB_PORT" in message and "'eighty'" in message
+    assert "MWAA_LOCAL_WEB_PORT: should be an integer (got 'eighty')" in message
     assert "MWAA_LOCAL_ACCOUNT_ID" in message
     assert str(project / ".env") in message
 
@@ -82,3 +82,12 @@ def test_a_variable_that_names_no_setting_is_ignored(
     (project / ".env").write_text("SOMETHING_ELSE=2\n")
 
     assert config.load().region == "us-east-1"
+
+
+def test_a_choice_outside_the_list_is_told_the_choices(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MWAA_LOCAL_TIMING", "slow")
+
+    with pytest.raises(ConfigError, match="MWAA_LOCAL_TIMING: should be one of 'fast', 'mwaa'"):
+        config.load()
