@@ -50,18 +50,23 @@ TIMINGS = {
         # Each task's `airflow run` in a fork of the warm Celery pool process, as Airflow 2.0
         # does (airflow_side/celery_worker.py): 1.5 s less between queued and running.
         "core.execute_tasks_new_python_interpreter": "False",
-        "scheduler.dag_dir_list_interval": "1",
         # Airflow 1.10.12 moves a task from a new run to `scheduled` (and the next task of a
         # run, once the one before has ended) only when the DAG file processor parses the
-        # run's file again. bench/startup, tasks forked (below), 4 DAG files, measured:
+        # run's file again. bench/startup, tasks forked (below), 4 DAG files, measured with
+        # Airflow's own manager:
         #   interval 3: trigger -> first task p50 3.95 s, chained gap 3.85 s, idle CPU 12.8 %
         #   interval 1:                       1.98 s,               1.84 s,          19.5 %
         #   interval 0:                       1.05 s,               0.93 s,          28.0 %
-        # 0 it is, for the edit-trigger-read loop. The cost: each parse is a fork and a new
-        # database session (about 60 ms of CPU with PostgreSQL's share), once a second for
-        # every file up to max_threads; and in a folder of 22 files a new DAG reaches the UI
-        # in 2.7 s instead of 1.0 s (bench/dag_sync), as the files take turns.
-        "scheduler.min_file_process_interval": "0",
+        # This timing's scheduler (airflow_side/scheduler.py) parses a file at once when
+        # something waits on it: a new or changed file, a running DagRun, a DAG just unpaused
+        # (airflow_side/parse_policy.py). The interval is for the rest: a scheduled run
+        # coming due, DAG files that read Variables. Each parse is a fork and a new database
+        # session, about 50 ms of CPU with PostgreSQL's share.
+        "scheduler.min_file_process_interval": "10",
+        # The folder is listed again as soon as a file in it changes (the same scheduler); the
+        # interval only bounds how long a change it cannot see (a kept mtime) goes unnoticed.
+        # Each listing also runs four clean-up queries.
+        "scheduler.dag_dir_list_interval": "60",
         # Airflow 1.10.12's file processor loop turns once a second and starts at most
         # max_threads files per turn, round-robin: with one per core (2 here) a new DAG waited
         # behind the others (8-12 s to reach the UI with 22 files instead of 1.5 s). The

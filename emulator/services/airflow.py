@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from emulator.config import settings
@@ -70,6 +71,10 @@ def gunicorn_command(env: dict[str, str], listen: str, pid_file: str) -> list[st
 
 
 def scheduler_command(ctx: ServiceContext) -> list[str]:
+    # The "fast" timing's scheduler parses a DAG file when something waits on it
+    # (airflow_side/scheduler.py); "mwaa" runs Airflow's as MWAA does.
+    if ctx.timing == "fast":
+        return [sys.executable, "-m", "emulator.airflow_side.scheduler"]
     return ["airflow", "scheduler"]
 
 

@@ -123,4 +123,4 @@ def test_fast_timing_is_the_default(native_env) -> None:
     env, _ = native_env
     watcher = state_files.read(env.home / "environment", state_files.WATCHER)
     assert watcher is not None and watcher["interval_s"] == 1.0
-    assert _scheduler_setting(env, "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL") == "1"
+    assert _scheduler_setting(env, "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL") == "10"

@@ -79,10 +79,13 @@ def test_fast_timing_sends_a_scheduled_task_at_the_next_scheduler_turn() -> None
     env = compute("fast")
     # The scheduler loop adds no poll of its own to its 1 s floor.
     assert env["AIRFLOW__SCHEDULER__PROCESSOR_POLL_INTERVAL"] == "0"
-    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "0"
+    # Files nothing waits on are parsed every 10 s (the scheduler parses the others at once:
+    # tests/unit/test_parse_policy.py).
+    assert env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] == "10"
     # Tasks start in a fork of the warm Celery pool process; on MWAA's timing, a new Python.
     assert env["AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER"] == "False"
-    assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "1"
+    # The folder is listed again when a file in it changes; at the latest after 60 s.
+    assert env["AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL"] == "60"
     # A finished task's `airflow run` frees its pool process within a second.
     assert env["AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC"] == "1"
 

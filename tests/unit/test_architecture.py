@@ -18,12 +18,13 @@ from tests.conftest import PROJECT
 EMULATOR = PROJECT / "emulator"
 # Tools and scripts that are not the emulator's library code.
 OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py", "launcher.py"}
-# Loaded by Airflow itself (a plugin, the logging configuration) or by its Celery worker (the
-# app): they import it at the top.
+# Loaded by Airflow itself (a plugin, the logging configuration), by its Celery worker (the
+# app), or started as Airflow's scheduler: they import it at the top.
 INSIDE_AIRFLOW = {
     "emulator.airflow_side.login_plugin",
     "emulator.airflow_side.cloudwatch_logging",
     "emulator.airflow_side.celery_worker",
+    "emulator.airflow_side.scheduler",
 }
 # What runs in a user's Python, where only the light part of mwaa-local is installed: the
 # standard library, pytest, and boto3 once a client is asked for. These read their few
