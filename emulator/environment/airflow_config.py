@@ -79,7 +79,12 @@ TIMINGS = {
         # `airflow run --local` notices its task ended at its next heartbeat: after 1 s, not
         # 5, so the worker's pool process is free again for the next task of the run.
         "scheduler.job_heartbeat_sec": "1",
-        "core.min_serialized_dag_update_interval": "3",
+        # A file is parsed only when something waits on it (above), so each parse stores its
+        # DAG for the UI (Airflow skips the write within this interval of the last one: an
+        # edit made then would wait for the file's next parse); the web server looks for a
+        # newer one after 1 s, not 10.
+        "core.min_serialized_dag_update_interval": "0",
+        "core.min_serialized_dag_fetch_interval": "1",
         # A task whose worker died (its heartbeat stopped) is failed or retried after 20 s,
         # not MWAA's 300 s.
         "scheduler.scheduler_zombie_task_threshold": "20",

@@ -39,6 +39,16 @@ with DAG("{dag_id}", start_date=days_ago(1), schedule_interval=None, catchup=Fal
     first >> second
 '''
 
+# The same DAG, edited: a third task after the second.
+THREE_TASKS = TWO_TASKS.replace(
+    "    first >> second\n",
+    '    third = BashOperator(task_id="third", bash_command="echo third")\n'
+    "    first >> second >> third\n",
+)
+# The fast timing parses a file nothing waits on every 10 s (environment/airflow_config.py);
+# an edit must show well before that.
+EDIT_SHOWN_S = 8
+
 
 @dataclass(frozen=True)
 class UITarget:
@@ -224,6 +234,33 @@ class UIChecks:
         assert sorted(n[0] for n in nodes) == ["first", "second"], nodes
         assert all(width > 0 and height > 0 for _name, width, height in nodes), nodes
         assert browser.count("svg g.edgePath") == 1
+
+    def test_an_edited_dag_shows_its_new_task_in_the_graph_view_within_seconds(
+        self, target: UITarget, browser: Browser
+    ) -> None:
+        dag_id = target.dag("edit")
+        sign_in(browser, target)
+        wait_for_dag_on_home(browser, target, dag_id, target.https)
+        # The scheduler has just parsed the file (the DAG is listed): unless it notices the
+        # edit, its next parse is the periodic one, about 10 s away.
+        s3_client(target.ports).put_object(
+            Bucket=BUCKET, Key=f"dags/ui/{dag_id}.py", Body=THREE_TASKS.format(dag_id=dag_id)
+        )
+        edited = time.monotonic()
+
+        def tasks() -> list[str]:
+            browser.visit(f"{target.https}/graph?dag_id={dag_id}", ready="svg g.node")
+            return sorted(
+                browser.driver.execute_script(
+                    "return Array.from(document.querySelectorAll('svg g.node'))"
+                    ".map(function (n) { return n.textContent.trim(); });"
+                )
+            )
+
+        browser.wait(lambda: tasks() == ["first", "second", "third"], 60, "the third task")
+        shown = time.monotonic() - edited
+        assert shown < EDIT_SHOWN_S, f"the edit took {shown:.1f} s to reach the graph view"
+        assert browser.count("svg g.edgePath") == 2
 
     def test_the_task_log_view_shows_the_lines_from_cloudwatch(
         self, target: UITarget, browser: Browser
