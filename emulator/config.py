@@ -99,6 +99,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hosts: str = ""
     scale_in_idle_s: Seconds = 120.0
     scale_in_grace_s: Seconds = 120.0
+    # How long the CLI endpoint keeps its warm Airflow (about 100 MiB) after the last command;
+    # 0 keeps it always.
+    cli_warm_s: Seconds = 120.0
     autoscale_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     s3_access_key: str | None = None
     s3_secret_key: str | None = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import selectors
@@ -43,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.privileges import User
+
+LOG = logging.getLogger(__name__)
 
 ZYGOTE = Path(__file__).resolve().with_name("zygote.py")
 START_TIMEOUT = 180.0  # importing Airflow on a loaded 2-core machine can take several seconds
@@ -101,6 +104,9 @@ class WarmRunner:
     Thread-safe: at most ``max_concurrent`` commands run at once, further callers wait for a
     slot (the ``timeout`` of ``run`` counts from when the command starts). A zygote that died
     is restarted by the next call.
+
+    With ``idle_stop_s``, the zygote (about 100 MiB) is stopped once no command has been asked
+    for that long, as Celery's pool shrinks; the next call starts it again (a second or two).
     """
 
     def __init__(
@@ -109,6 +115,7 @@ class WarmRunner:
         python: str = sys.executable,
         max_concurrent: int = 2,
         confinement: Confinement | None = None,
+        idle_stop_s: float | None = None,
     ):
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -124,6 +131,12 @@ class WarmRunner:
         self._dir: str | None = None
         self._socket: str | None = None
         self._closed = False
+        self._callers = 0  # run() calls under way, started or not (guarded by _counting)
+        self._last_call = time.monotonic()
+        self._idle_stop_s = idle_stop_s
+        self._closing = threading.Event()
+        if idle_stop_s:
+            threading.Thread(target=self._stop_when_idle, name="cli-idle", daemon=True).start()
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -150,9 +163,25 @@ class WarmRunner:
 
     def close(self) -> None:
         """Stop the zygote and any command still running; later calls to run() raise."""
+        self._closing.set()
         with self._lock:
             self._closed = True
             self._stop_zygote()
+
+    def _stop_when_idle(self) -> None:
+        assert self._idle_stop_s  # only started with one
+        while not self._closing.wait(min(self._idle_stop_s / 4, 5.0)):
+            with self._counting:
+                idle = 0.0 if self._callers else time.monotonic() - self._last_call
+            if idle < self._idle_stop_s:
+                continue
+            with self._lock:
+                with self._counting:  # a call that came meanwhile waits for _lock, then starts anew
+                    if self._callers:
+                        continue
+                if self._proc is not None and not self._closed:
+                    LOG.info("no CLI command for %.0f s: stopping the warm Airflow", idle)
+                    self._stop_zygote()
 
     def __enter__(self) -> WarmRunner:
         self.start()
@@ -226,6 +255,17 @@ class WarmRunner:
     def run(self, argv: list[str], timeout: float = 60.0) -> CliResult:
         """Run `airflow ARGV`; stop it after `timeout` seconds (then `timed_out` is True)."""
         argv = [str(a) for a in argv]
+        with self._counting:
+            self._callers += 1
+            self._last_call = time.monotonic()
+        try:
+            return self._run(argv, timeout)
+        finally:
+            with self._counting:
+                self._callers -= 1
+                self._last_call = time.monotonic()
+
+    def _run(self, argv: list[str], timeout: float) -> CliResult:
         with self._slots:
             for _attempt in range(2):
                 try:

@@ -142,11 +142,11 @@ class OnDemandManager(dag_processing.DagFileProcessorManager):
 def main() -> None:
     """`airflow scheduler ARGS`, with the on-demand manager."""
     from airflow.bin.cli import CLIFactory
-    from setproctitle import setproctitle
 
     dag_processing.DagFileProcessorManager = OnDemandManager
+    # (No process title of its own: setproctitle writes over the environment that tests and
+    # `ps e` read.)
     args = CLIFactory.get_parser().parse_args(["scheduler", *sys.argv[1:]])
-    setproctitle(" ".join(["airflow", "scheduler", *sys.argv[1:]]))
     args.func(args)
 
 

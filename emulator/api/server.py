@@ -101,7 +101,10 @@ def serve(ctx: ServiceContext, config: Settings) -> None:
     spool = log_shipping.spool_folder(ctx, "api")
     shipper = log_shipping.start_shipper(ctx, spool)
     shipper.want_groups(log_shipping.enabled_groups(live.spec))
-    runner = WarmRunner(live.airflow_env(log_spool=spool), confinement=confinement)
+    warm_s = config.cli_warm_s or None
+    runner = WarmRunner(
+        live.airflow_env(log_spool=spool), confinement=confinement, idle_stop_s=warm_s
+    )
     # Import Airflow in the background: the API answers meanwhile, CLI calls wait for it.
     threading.Thread(target=runner.start, name="cli-warm-up", daemon=True).start()
 
@@ -117,7 +120,9 @@ def serve(ctx: ServiceContext, config: Settings) -> None:
             LOG.warning("could not create the log groups now (%s); the shippers will", exc)
         # The CLI endpoint's Airflow gets the new configuration too.
         fresh = WarmRunner(
-            ctx.with_spec(validated).airflow_env(log_spool=spool), confinement=confinement
+            ctx.with_spec(validated).airflow_env(log_spool=spool),
+            confinement=confinement,
+            idle_stop_s=warm_s,
         )
         fresh.start()
         old, app.config["CLI_RUNNER"] = app.config["CLI_RUNNER"], fresh

@@ -205,6 +205,28 @@ def test_killed_zygote_is_restarted(runner) -> None:
     assert runner.pid not in (None, first)
 
 
+def test_an_idle_runner_lets_its_airflow_go_and_the_next_call_brings_it_back(
+    airflow_env, tmp_path
+) -> None:
+    """Its memory is given back after `idle_stop_s` without a command, never during one (a
+    command longer than the idle time still finishes), and the next call answers as ever."""
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    # DagBag parses only files that mention DAG and airflow.
+    (folder / "slow_dag.py").write_text("import time  # a DAG file of airflow\ntime.sleep(3)\n")
+    with WarmRunner(airflow_env, idle_stop_s=1.0) as idle:
+        first = idle.pid
+        assert first is not None
+        result = idle.run(["list_dags", "-sd", str(folder)], timeout=120)
+        assert result.exit_code == 0, result.stderr.decode()
+        assert idle.pid == first, "the zygote was stopped while a command ran"
+        wait_until(lambda: idle.pid is None, 30, "the idle zygote to stop", 0.05)
+        assert _gone(first)
+        again = idle.run(["version"])
+        assert (again.exit_code, again.stdout) == (0, b"1.10.12\n")
+        assert idle.pid not in (None, first)
+
+
 def test_zygote_dying_mid_command(runner, tmp_path) -> None:
     folder, pids = _sleepy(tmp_path)
     results: list[CliResult] = []
