@@ -16,8 +16,9 @@ from emulator.config import FIELDS, variable
 from tests.conftest import PROJECT
 
 EMULATOR = PROJECT / "emulator"
-# Tools and scripts that are not the emulator's library code.
-OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py", "launcher.py"}
+# Tools and scripts that are not the emulator's library code (scheduler.py is `airflow
+# scheduler`, which prints Airflow's header as that command does).
+OWN_PROCESS = {"cli.py", "__main__.py", "zygote.py", "launcher.py", "scheduler.py"}
 # Loaded by Airflow itself (a plugin, the logging configuration), by its Celery worker (the
 # app), or started as Airflow's scheduler: they import it at the top.
 INSIDE_AIRFLOW = {
