@@ -39,6 +39,13 @@ ARTIFACTS = Path(
 )
 
 
+# Chromium aborts what a page is loading when the machine's network changes: on the test
+# machines, when the other lane's Docker network comes up. Not the page's fault: it is loaded
+# again (at most this many times), and any other problem still counts.
+NETWORK_CHANGED = "net::ERR_NETWORK_CHANGED"
+ATTEMPTS = 3
+
+
 @dataclass
 class Problem:
     """A request that failed, or an error the page's console printed."""
@@ -49,6 +56,10 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.url} {self.detail}".strip()
+
+
+def network_changed(problems: list[Problem]) -> bool:
+    return any(NETWORK_CHANGED in problem.kind for problem in problems)
 
 
 @dataclass
@@ -82,7 +93,13 @@ class Browser:
         """Open `url` and wait until it has loaded (and `ready`, a CSS selector, is on it);
         the problems seen meanwhile."""
         self._drain()
-        self.driver.get(url)
+        for _attempt in range(ATTEMPTS):
+            self.driver.get(url)
+            self.settle(None, timeout)  # Chromium's own error page completes too
+            found = self._drain()
+            if not network_changed(found):
+                break
+        self.problems.extend(found)
         self.settle(ready, timeout)
         return self.take_problems()
 
@@ -95,8 +112,24 @@ class Browser:
         )
         self.wait(lambda: self.driver.execute_script(script), timeout, f"{ready or 'the page'}")
 
+    def network_changed_meanwhile(self) -> bool:
+        """Whether the machine's network changed under what the page loads; if so, what it
+        saw is dropped (the caller starts again)."""
+        self.problems.extend(self._drain())
+        if not network_changed(self.problems):
+            return False
+        self.problems = []
+        return True
+
     def take_problems(self) -> list[Problem]:
         self.problems.extend(self._drain())
+        for _attempt in range(ATTEMPTS - 1):
+            if not network_changed(self.problems):
+                break
+            self.problems = []
+            self.driver.refresh()
+            self.settle()
+            self.problems.extend(self._drain())
         found, self.problems = self.problems, []
         return found
 

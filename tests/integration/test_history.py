@@ -659,7 +659,10 @@ def test_a_snapshot_restore_brings_back_deleted_dags_variables_and_history(
     wait_until(
         lambda: HISTORY_DAG not in env.ok("cli", "list_dags"), 60, "the DAG to be gone", interval=1
     )
-    assert query(B_PORTS, "select count(*) from dag_run where dag_id = 'stock_dag'") == [(0,)]
+    # The history is gone. (Airflow 1.10.12's scheduler may start a new scheduled run of the
+    # DAG at once: a parse under way when the rows went read it unpaused.)
+    gone = "select count(*) from dag_run where dag_id = 'stock_dag' and run_id like 'backfill%%'"
+    assert query(B_PORTS, gone) == [(0,)]
 
     restored = env.ok("snapshot", "restore", "before-the-mess", timeout=900)
     assert "is AVAILABLE as it was at" in restored, restored

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.browser import Browser
+from tests.browser import ATTEMPTS, Browser
 from tests.conftest import PROJECT, Env, logs_client, run_dag_to_success, s3_client
 
 NAME = "mwaa-local"
@@ -100,10 +100,19 @@ def sign_in(
 ) -> list:
     """MWAA's documented flow: CreateWebLoginToken, then the SSO URL on WebServerHostname.
     Returns the problems the pages showed on the way."""
-    answer = target.mwaa(key, secret).create_web_login_token(Name=NAME)
-    host = base or f"https://{answer['WebServerHostname']}"
-    seen = browser.visit(f"{host}/aws_mwaa/aws-console-sso?login=true#{answer['WebToken']}")
-    browser.wait(lambda: browser.url.endswith("/home"), 60, "the Airflow home page")
+    for _attempt in range(ATTEMPTS):
+        # A token is good for one sign-in: a new one when the network changed on the way.
+        answer = target.mwaa(key, secret).create_web_login_token(Name=NAME)
+        host = base or f"https://{answer['WebServerHostname']}"
+        seen = browser.visit(f"{host}/aws_mwaa/aws-console-sso?login=true#{answer['WebToken']}")
+
+        def landed() -> str | None:
+            if browser.url.endswith("/home"):
+                return "home"
+            return "network changed" if browser.network_changed_meanwhile() else None
+
+        if browser.wait(landed, 60, "the Airflow home page") == "home":
+            break
     browser.settle("nav, .navbar")
     return seen + browser.take_problems()
 
