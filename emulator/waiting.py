@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import tenacity
+# tenacity imports tornado whenever it is installed (Airflow's venv has it), only to offer a
+# retrying for tornado coroutines, which nothing here uses: with asyncio, 9 MiB in every process
+# that waits (the API among them). Hidden while tenacity loads, not afterwards.
+_HIDE_TORNADO = "tornado" not in sys.modules
+if _HIDE_TORNADO:
+    sys.modules["tornado"] = None  # type: ignore[assignment]
+try:
+    import tenacity
+finally:
+    if _HIDE_TORNADO:
+        del sys.modules["tornado"]
 
 T = TypeVar("T")
 

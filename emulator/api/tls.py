@@ -5,19 +5,33 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import subprocess
+import sys
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+def paths(folder: Path) -> tuple[Path, Path]:
+    return folder / "tls-cert.pem", folder / "tls-key.pem"
 
 
 def ensure_certificate(folder: Path) -> tuple[Path, Path]:
-    """(cert, key) paths, made once and kept with the environment's state."""
-    cert_path, key_path = folder / "tls-cert.pem", folder / "tls-key.pem"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
+    """(cert, key) paths, made once and kept with the environment's state.
+
+    Made by a short-lived process: `cryptography` would otherwise stay loaded in the API for
+    its whole life (some 5 MiB of it unshared) for a certificate made once."""
+    cert_path, key_path = paths(folder)
+    if not (cert_path.exists() and key_path.exists()):
+        subprocess.run([sys.executable, "-m", "emulator.api.tls", str(folder)], check=True)
+    return cert_path, key_path
+
+
+def make_certificate(folder: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    cert_path, key_path = paths(folder)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
@@ -48,4 +62,7 @@ def ensure_certificate(folder: Path) -> tuple[Path, Path]:
             )
         )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+
+
+if __name__ == "__main__":
+    make_certificate(Path(sys.argv[1]))

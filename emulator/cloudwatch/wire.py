@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import hmac
 import http.client
 import json
 import socket
@@ -32,6 +31,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from emulator import sigv4
 from emulator.errors import ConfigError
 
 TARGET_PREFIX = "Logs_20140328"
@@ -40,10 +40,6 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 # The local server takes any credentials (as client.py's boto3 client sends): not secrets.
 ACCESS_KEY = "mwaa-local"
 SECRET_KEY = "mwaa-local"
-
-
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
 
 def sigv4_headers(
@@ -56,32 +52,18 @@ def sigv4_headers(
     secret_key: str = SECRET_KEY,
 ) -> dict[str, str]:
     """The headers of a signed `POST /` (AWS Signature Version 4), as botocore signs it."""
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    day = stamp[:8]
-    headers = {
-        "Content-Type": CONTENT_TYPE,
-        "Host": host,
-        "X-Amz-Date": stamp,
-        "X-Amz-Target": target,
-    }
-    names = sorted(h.lower() for h in headers)
-    canonical_headers = "".join(f"{h.lower()}:{v.strip()}\n" for h, v in sorted(headers.items()))
-    signed = ";".join(names)
-    payload = hashlib.sha256(body).hexdigest()
-    request = "\n".join(["POST", "/", "", canonical_headers, signed, payload])
-    scope = f"{day}/{region}/{SERVICE}/aws4_request"
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(request.encode()).hexdigest()]
+    return sigv4.sign(
+        "POST",
+        "/",
+        {},
+        {"Content-Type": CONTENT_TYPE, "Host": host, "X-Amz-Target": target},
+        hashlib.sha256(body).hexdigest(),
+        region=region,
+        service=SERVICE,
+        now=now,
+        access_key=access_key,
+        secret_key=secret_key,
     )
-    key = _hmac(f"AWS4{secret_key}".encode(), day)
-    for part in (region, SERVICE, "aws4_request"):
-        key = _hmac(key, part)
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["Authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, "
-        f"Signature={signature}"
-    )
-    return headers
 
 
 def error_response(status: int, body: bytes) -> dict[str, Any]:

@@ -14,10 +14,15 @@ def list_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     partial listing must never be taken for the bucket's content (deletions are planned
     from it)."""
     keys: dict[str, str] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    # Page by page without boto3's paginator: the watcher's own client (s3/wire.py) has none.
+    token: dict[str, str] = {}
+    while True:
+        page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, **token)
         for obj in page.get("Contents", []):
             keys[obj["Key"]] = obj["ETag"]
-    return keys
+        if not page.get("IsTruncated"):
+            return keys
+        token = {"ContinuationToken": page["NextContinuationToken"]}
 
 
 def versioning_enabled(s3: Any, bucket: str) -> bool:

@@ -20,7 +20,7 @@ from emulator.context import ServiceContext
 from emulator.environment import state_files
 from emulator.environment.definition import current
 from emulator.environment.store import Store
-from emulator.s3.client import client as s3_client
+from emulator.s3 import wire as s3_wire
 from emulator.watcher.dag_sync import SyncResult, for_environment
 
 LOG = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def run(ctx: ServiceContext) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     store = Store(ctx.infra.db_url, keep_open=True)
-    s3 = s3_client(ctx.infra, timeout_s=5)
+    s3 = s3_wire.client(ctx.infra, timeout_s=5)
     interval = INTERVALS_S.get(ctx.timing, 1.0)
     folder = Path(ctx.paths.dags_folder)
     record: dict[str, Any] = {"interval_s": interval, "folder": str(folder), "last_ok": None}

@@ -145,6 +145,15 @@ def _group_named_by(backend: Any, arn: str) -> str | None:
     return None
 
 
+def _serve_every_region() -> None:
+    """moto asks botocore which regions CloudWatch Logs exists in the first time an account is
+    used, and botocore parses its whole endpoint data to answer: about 11 MiB this server then
+    holds for good. A local endpoint needs no such list (a client reaches it only by being
+    pointed at it), so every region name is served."""
+    logs_backends._use_boto3_regions = False
+    os.environ["MOTO_ALLOW_NONEXISTENT_REGION"] = "true"
+
+
 def _watch_backend() -> None:
     """Wrap LogsBackend's mutating methods so that each notes what it changed."""
 
@@ -540,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     _import_moto()
+    _serve_every_region()
     _watch_backend()
     _patch_filter_log_events()
     import werkzeug.serving

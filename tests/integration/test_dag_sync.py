@@ -1,5 +1,6 @@
-"""The watcher's DAG sync against the project's real S3 server: what is fetched, what is
-kept, and that nothing is deleted when S3 cannot be listed."""
+"""The watcher's DAG sync, with the watcher's own S3 client, against the project's real S3
+server: what is fetched, what is kept, and that nothing is deleted when S3 cannot be listed.
+Objects are put with boto3, as a user would."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 
 import pytest
 
+from emulator.s3 import wire
 from emulator.watcher.dag_sync import STAGING, DagSync
 from tests.conftest import PORT_OFFSET, s3_server
 
@@ -27,15 +29,21 @@ def server(tmp_path_factory):
         yield client, process
 
 
+def watchers_client() -> wire.S3Client:
+    return wire.S3Client(f"http://127.0.0.1:{PORT}", "us-east-1", "test", "test", timeout_s=5)
+
+
 @pytest.fixture
 def sync(server, tmp_path, request):
     client, _process = server
     prefix = f"{request.node.name}/dags/"
-    return DagSync(client, BUCKET, prefix, tmp_path / "dags", tmp_path / "manifest.json")
+    sync = DagSync(watchers_client(), BUCKET, prefix, tmp_path / "dags", tmp_path / "manifest.json")
+    sync.user = client  # the user's boto3 client, which puts and deletes
+    return sync
 
 
 def put(sync: DagSync, path: str, body: bytes) -> None:
-    sync.s3.put_object(Bucket=BUCKET, Key=sync.prefix + path, Body=body)
+    sync.user.put_object(Bucket=BUCKET, Key=sync.prefix + path, Body=body)
 
 
 def files(sync: DagSync) -> dict[str, bytes]:
@@ -67,7 +75,7 @@ def test_a_file_removed_locally_comes_back_and_others_files_are_never_deleted(sy
     (sync.folder / "__pycache__" / "b.cpython-311.pyc").write_bytes(b"airflow's")
     (sync.folder / "notes.txt").write_bytes(b"someone's")
     assert sync.run_once().fetched == ["a.py"]
-    sync.s3.delete_object(Bucket=BUCKET, Key=sync.prefix + "a.py")
+    sync.user.delete_object(Bucket=BUCKET, Key=sync.prefix + "a.py")
     result = sync.run_once()
     assert result.deleted == ["a.py"]
     # The deleted file's bytecode goes with it; nothing else the watcher did not write.
@@ -90,6 +98,34 @@ def test_a_failed_listing_deletes_nothing(sync, server) -> None:
     assert result.error and "listing" in result.error
     assert result.deleted == [] and files(sync) == {"keep.py": b"k\n"}
     assert sync.run_once().error is None
+
+
+def test_keys_with_spaces_plus_signs_and_accents_arrive_under_their_own_names(sync) -> None:
+    names = ["my dag.py", "a+b.py", "café/ünïcode dag.py", "100%.py", "tilde~.py"]
+    for name in names:
+        put(sync, name, name.encode())
+    assert sorted(sync.run_once().fetched) == sorted(names)
+    assert files(sync) == {name: name.encode() for name in names}
+    assert sync.run_once().fetched == []
+
+
+def test_a_listing_in_pages_is_the_whole_listing(server, request) -> None:
+    client, _process = server
+    prefix = f"{request.node.name}/"
+    for n in range(5):
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}k{n} x.py", Body=b"")
+    ours = watchers_client()
+    keys, token = [], {}
+    while True:
+        page = ours.list_objects_v2(Bucket=BUCKET, Prefix=prefix, MaxKeys=2, **token)
+        assert len(page["Contents"]) <= 2
+        keys += [item["Key"] for item in page["Contents"]]
+        if not page["IsTruncated"]:
+            break
+        token = {"ContinuationToken": page["NextContinuationToken"]}
+    everything = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
+    assert keys == [item["Key"] for item in everything]
+    assert len(keys) == 5
 
 
 def test_unsafe_keys_never_leave_the_folder(sync, tmp_path) -> None:
