@@ -5,15 +5,18 @@ proxy sets (Airflow trusts them: `webserver.enable_proxy_fix`), so its redirects
 browser's scheme, host and port. Cookies leave with `HttpOnly` always and `Secure` when the
 browser came over HTTPS. A request body is streamed to Airflow as it arrives, never held whole
 (body_limits.py stops it at the proxy's limit).
+
+Spoken with `urllib3` (requests' own transport) rather than requests: the proxy needs no
+cookie jar (it must never keep one user's cookie for another) nor requests' conveniences, which
+cost the API about 4 MiB.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 from collections.abc import Iterator
 from typing import Any
 
-import requests
+import urllib3
 from flask import Blueprint, Request, Response, current_app, request
 
 blueprint = Blueprint("proxy", __name__)
@@ -40,9 +43,15 @@ FORWARDED = {
     "x-forwarded-proto",
     "x-forwarded-prefix",
 }
-_session = requests.Session()
-# The proxy is shared by every user: it must never keep a cookie of one to send for another.
-_session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+# No retries: a request with a body cannot be sent twice, and "not answering" is said at once.
+_pool = urllib3.PoolManager(retries=False)
+TIMEOUT = urllib3.Timeout(connect=5, read=300)
+CHUNK = 64 * 1024
+NOT_ANSWERING = (
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    urllib3.exceptions.ProtocolError,
+)
 
 
 def forwarded_headers(incoming: Request) -> dict[str, str]:
@@ -61,34 +70,28 @@ def forwarded_headers(incoming: Request) -> dict[str, str]:
     }
 
 
-class _Body:
-    """The incoming body as requests sends it on: read in pieces, with its length when the
-    client gave one (else requests sends it chunked)."""
-
-    def __init__(self, stream: Any, length: int | None):
-        self.stream = stream
-        self.length = length
-
-    def __len__(self) -> int:
-        return self.length or 0
-
-    def read(self, size: int = 64 * 1024) -> bytes:
-        return self.stream.read(size)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            chunk = self.stream.read(64 * 1024)
-            if not chunk:
-                return
-            yield chunk
+def _pieces(stream: Any) -> Iterator[bytes]:
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
 
 
-def upstream_body(incoming: Request) -> _Body | None:
-    """What to send Airflow as the body: None when the request has none."""
+def upstream_body(incoming: Request) -> tuple[Iterator[bytes] | None, int | None]:
+    """What to send Airflow as the body, read in pieces, and its length when the client gave
+    one (without one it goes chunked); (None, None) when the request has none."""
     chunked = "chunked" in incoming.headers.get("Transfer-Encoding", "").lower()
     if not chunked and not incoming.content_length:
-        return None
-    return _Body(incoming.stream, None if chunked else incoming.content_length)
+        return None, None
+    return _pieces(incoming.stream), None if chunked else incoming.content_length
+
+
+def _relay(answer: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    try:
+        yield from answer.stream(CHUNK)
+    finally:
+        answer.release_conn()
 
 
 def cookie_flags(set_cookie: str, secure: bool) -> str:
@@ -111,17 +114,21 @@ def forward(path: str) -> Response:
     upstream = current_app.config["AIRFLOW_URL"] + request.full_path.rstrip("?")
     headers = {k: v for k, v in request.headers if k.lower() not in HOP_BY_HOP | FORWARDED}
     headers.update(forwarded_headers(request))
+    body, length = upstream_body(request)
+    if length is not None:
+        headers["Content-Length"] = str(length)
     try:
-        answer = _session.request(
+        answer = _pool.request(
             request.method,
             upstream,
             headers=headers,
-            data=upstream_body(request),
-            allow_redirects=False,
-            stream=True,
-            timeout=(5, 300),
+            body=body,
+            chunked=body is not None and length is None,
+            redirect=False,
+            preload_content=False,
+            timeout=TIMEOUT,
         )
-    except requests.ConnectionError:
+    except NOT_ANSWERING:
         return Response(
             "The Airflow web server is not answering yet; try again shortly.\n",
             status=503,
@@ -131,7 +138,7 @@ def forward(path: str) -> Response:
     secure = request.scheme == "https"
     out_headers = [
         (k, cookie_flags(v, secure) if k.lower() == "set-cookie" else v)
-        for k, v in answer.raw.headers.items()
+        for k, v in answer.headers.items()
         if k.lower() not in HOP_BY_HOP
     ]
-    return Response(answer.iter_content(64 * 1024), status=answer.status_code, headers=out_headers)
+    return Response(_relay(answer), status=answer.status, headers=out_headers)
