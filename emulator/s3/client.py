@@ -1,4 +1,5 @@
-"""The S3 client every part of the emulator uses to reach the environment's bucket."""
+"""The boto3 S3 client the emulator reaches the environment's bucket with (the watcher has
+its own, s3/wire.py)."""
 
 from __future__ import annotations
 
