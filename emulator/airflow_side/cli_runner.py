@@ -176,8 +176,10 @@ class WarmRunner:
             if idle < self._idle_stop_s:
                 continue
             with self._lock:
-                with self._counting:  # a call that came meanwhile waits for _lock, then starts anew
-                    if self._callers:
+                # Asked again under the lock: a call may have come, or a start (which holds the
+                # lock while Airflow imports, often longer than the idle time) may have ended.
+                with self._counting:
+                    if self._callers or time.monotonic() - self._last_call < self._idle_stop_s:
                         continue
                 if self._proc is not None and not self._closed:
                     LOG.info("no CLI command for %.0f s: stopping the warm Airflow", idle)
@@ -227,6 +229,8 @@ class WarmRunner:
             if err:
                 text += ":\n" + err.decode(errors="replace")
             raise ZygoteError(text, out, err)
+        with self._counting:  # a zygote just started is not idle, however long it took
+            self._last_call = time.monotonic()
         return self._proc, self._socket
 
     def _stop_zygote(self) -> None:

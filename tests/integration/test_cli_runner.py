@@ -227,6 +227,25 @@ def test_an_idle_runner_lets_its_airflow_go_and_the_next_call_brings_it_back(
         assert idle.pid not in (None, first)
 
 
+def test_a_start_longer_than_the_idle_time_still_gives_the_zygote_its_idle_time(
+    airflow_env,
+) -> None:
+    """Importing Airflow takes a second or more; with an idle time shorter than that, the zygote
+    must not be stopped the moment it is ready (the first command would pay for a new start)."""
+    idle_s = 0.2
+    with WarmRunner(airflow_env, idle_stop_s=idle_s) as idle:
+        ready = time.monotonic()
+        first = idle.pid
+        assert first is not None, "the zygote was stopped as soon as it started"
+        # Not a wait for readiness: the zygote must still be there for most of its idle time.
+        while time.monotonic() - ready < idle_s * 0.75:
+            assert idle.pid == first, (
+                f"stopped {time.monotonic() - ready:.2f} s after it started (idle time {idle_s} s)"
+            )
+            time.sleep(0.01)
+        wait_until(lambda: idle.pid is None, 30, "the idle zygote to stop", 0.05)
+
+
 def test_zygote_dying_mid_command(runner, tmp_path) -> None:
     folder, pids = _sleepy(tmp_path)
     results: list[CliResult] = []
