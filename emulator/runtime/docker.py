@@ -23,12 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from emulator import waiting
 from emulator.artifacts.staging import requirements_log
-from emulator.config import FIELDS, Settings, settings, variable
+from emulator.config import FIELDS, Ports, Settings, settings, variable
 from emulator.environment import database
 from emulator.environment import spec as spec_module
 from emulator.environment.secrets import STATE_FILE, Secrets
 from emulator.errors import HistoryError, UpError, UsageError
-from emulator.runtime import images, readiness, topology
+from emulator.runtime import images, port_conflict, readiness, topology
 from emulator.runtime.base import (
     UP_TIMEOUT_S,
     ComponentHealth,
@@ -48,6 +48,10 @@ SCALED = "worker"
 # The images `up` chose (stand-ins or not), so later compose commands see the same file.
 IMAGES_FILE = "docker-images.json"
 REPORT_EVERY_S = 5
+# A port the engine's record still holds with no container publishing it is asked for again
+# this many times, this far apart (see port_conflict.py).
+PORT_RETRIES = 3
+PORT_RETRY_S = 5.0
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # Compose's line per network, volume or container and step (v2: "Container x  Healthy", v1:
 # "Creating x ... done"): `up` folds them into its own "waiting for" line.
@@ -300,6 +304,24 @@ class DockerRuntime:
             f"starting compose project {project_name(self.config)} with `{' '.join(compose)}` "
             f"({workers} worker{'s' if workers != 1 else ''})"
         )
+        # The time counts from here: images are built (once) before, with their own progress.
+        deadline = time.monotonic() + timeout
+        for attempt in range(PORT_RETRIES + 1):
+            try:
+                self._compose_up(workers, progress, max(deadline - time.monotonic(), 1.0))
+                return
+            except _PortTaken as taken:
+                stale = taken.conflict.by_engine and not taken.holders
+                if not stale or attempt == PORT_RETRIES:
+                    raise
+                progress(
+                    f"the Docker engine says {taken.conflict.address}:{taken.conflict.port} is "
+                    "taken, but no container publishes it: asking again in "
+                    f"{PORT_RETRY_S:.0f} s ({attempt + 1} of {PORT_RETRIES})"
+                )
+                time.sleep(PORT_RETRY_S)  # a back-off between attempts, not a readiness wait
+
+    def _compose_up(self, workers: int, progress: Progress, timeout: float) -> None:
         process = subprocess.Popen(
             self._compose_argv(
                 "up", "--detach", "--no-build", "--remove-orphans", "--scale", f"{SCALED}={workers}"
@@ -311,8 +333,6 @@ class DockerRuntime:
             errors="replace",
         )
         try:
-            # The time counts from here: images are built (once) before, with their own
-            # progress.
             self._wait_available(process, workers, progress, timeout)
         finally:
             if process.poll() is None:
@@ -403,10 +423,43 @@ class DockerRuntime:
                     "from an empty state (it deletes the metadata database)."
                 )
         said = "\n".join(f"    {line}" for line in output)
+        conflict = port_conflict.find(output)
+        if conflict is not None:
+            holders = self._publishers(conflict.port)
+            mine = {
+                getattr(self.config, f"{name}_port"): variable(f"{name}_port")
+                for name in Ports.NAMES
+            }
+            return _PortTaken(
+                f"{port_conflict.explain(conflict, mine, holders)}\n"
+                f"The end of `compose up`'s output:\n{said}",
+                conflict,
+                holders,
+            )
         return UpError(
             f"`compose up` failed (exit {rc}); the end of its output:\n{said}\n"
             "`mwaa-local status` shows each component; `mwaa-local logs NAME` shows its log."
         )
+
+    def _publishers(self, port: int) -> list[str]:
+        """The running containers that publish `port` on the host (any project)."""
+        try:
+            client = self._client()
+            try:
+                running = client.containers.list()
+            finally:
+                client.close()
+        except Exception:  # noqa: BLE001 - the answer is only advice: none known
+            return []
+        return [
+            c.name
+            for c in running
+            if any(
+                str(binding.get("HostPort")) == str(port)
+                for bindings in (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).values()
+                for binding in bindings or ()
+            )
+        ]
 
     def _crash_loop(self, container: _Container) -> UpError:
         name = f"{container.service}-{container.number}"
@@ -706,6 +759,15 @@ class DockerRuntime:
         finally:
             container.remove(force=True)
             client.close()
+
+
+class _PortTaken(UpError):
+    """`compose up` failed on a published port; `holders` are the containers publishing it."""
+
+    def __init__(self, message: str, conflict: port_conflict.PortConflict, holders: list[str]):
+        super().__init__(message)
+        self.conflict = conflict
+        self.holders = holders
 
 
 def _health(name: str, container: _Container | None) -> ComponentHealth:
