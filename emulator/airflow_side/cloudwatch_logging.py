@@ -59,6 +59,10 @@ DISABLED_TASK_LOGS = (
 
 
 def _option(section: str, key: str) -> str:
+    # has_option first: conf.get of a missing option logs a warning, which `mwaa-local airflow`
+    # would print above every command's output.
+    if not conf.has_option(section, key):
+        return ""
     try:
         return conf.get(section, key)
     except AirflowConfigException:

@@ -213,6 +213,17 @@ def test_the_readme_quick_start_runs_the_example_to_success(native_env) -> None:
     assert wait_until(state, 240, f"{run_id} to finish") == "success"
 
 
+def test_an_airflow_command_prints_no_warning_about_our_own_settings(native_env) -> None:
+    env, _ = native_env
+    done = env.run("airflow", "version")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Airflow warns of every option it is asked for and lacks: the user saw one above each
+    # command's output.
+    shown = done.stdout + done.stderr
+    assert "not found in config" not in shown, shown
+    assert "1.10.12" in done.stdout, shown
+
+
 def test_the_example_plugin_reaches_the_dags(native_env) -> None:
     """plugins/ went to the bucket as plugins.zip at the first `up`: its operator runs on the
     workers and its macro renders through the CLI endpoint."""
